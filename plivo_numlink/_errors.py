@@ -1,0 +1,157 @@
+"""The exceptions this library raises.
+
+::
+
+    PlivoError
+    ├── APIStatusError           the server answered with a non-2xx status
+    │   ├── BadRequestError      400 (and other 4xx without a class of their own)
+    │   ├── AuthenticationError  401
+    │   ├── ForbiddenError       403
+    │   ├── NotFoundError        404
+    │   ├── RateLimitError       429
+    │   └── ServerError          5xx
+    ├── TransportError           connection failures and timeouts, after retries
+    ├── ResponseFormatError      a 2xx answer whose body is not what the API documents
+    └── SessionClosedError       the session was used after close()
+    InvalidNumberError(ValueError)  a number that is not a valid US long code
+
+The split that matters: ``APIStatusError`` means the server answered; ``TransportError``
+means we never got a usable answer (it may still have acted on the request).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "APIStatusError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ForbiddenError",
+    "InvalidNumberError",
+    "NotFoundError",
+    "PlivoError",
+    "RateLimitError",
+    "ResponseFormatError",
+    "ServerError",
+    "SessionClosedError",
+    "TransportError",
+    "status_error",
+]
+
+
+class PlivoError(Exception):
+    """Base class of every error raised by plivo_numlink (except ``ValueError`` for input)."""
+
+
+class APIStatusError(PlivoError):
+    """The API answered with an error status.
+
+    ``message`` is Plivo's ``error`` text when the body has one; ``body`` is the parsed JSON
+    body (or ``None``), ``text`` the raw body text.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        api_id: str | None = None,
+        body: Any = None,
+        text: str = "",
+        method: str = "",
+        path: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        self.message = message
+        self.status_code = status_code
+        self.api_id = api_id
+        self.body = body
+        self.text = text
+        self.method = method
+        self.path = path
+        self.retry_after = retry_after
+        where = f" ({method} {path})" if method else ""
+        ident = f" [api_id={api_id}]" if api_id else ""
+        super().__init__(f"HTTP {status_code}{where}: {message}{ident}")
+
+
+class BadRequestError(APIStatusError):
+    """400, and any other 4xx status without a class of its own (405, 409, 422, ...)."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: the auth id or token is wrong."""
+
+
+class ForbiddenError(APIStatusError):
+    """403: the credentials are valid but may not do this."""
+
+
+class NotFoundError(APIStatusError):
+    """404: unknown campaign, or a number not linked to it."""
+
+
+class RateLimitError(APIStatusError):
+    """429: too many requests (Plivo's default limit is 300 per 5 s per account)."""
+
+
+class ServerError(APIStatusError):
+    """5xx: a fault at Plivo's side."""
+
+
+class TransportError(PlivoError):
+    """No usable answer: connection refused or dropped, or the attempt timed out.
+
+    Raised after retries; the last underlying exception is chained as ``__cause__``.
+    """
+
+    def __init__(self, message: str, *, method: str = "", path: str = "") -> None:
+        self.method = method
+        self.path = path
+        super().__init__(message)
+
+
+class ResponseFormatError(PlivoError):
+    """A success status with a body that is not what the API documents.
+
+    Keeps the status and the raw text so the problem can be reported upstream.
+    """
+
+    def __init__(self, message: str, *, status_code: int, text: str) -> None:
+        self.status_code = status_code
+        self.text = text
+        preview = text if len(text) <= 200 else text[:200] + "..."
+        super().__init__(f"{message} (HTTP {status_code}, body {preview!r})")
+
+
+class SessionClosedError(PlivoError, RuntimeError):
+    """The session was used after ``close()``."""
+
+
+class InvalidNumberError(ValueError):
+    """A phone number that is not a valid US long code; nothing was sent."""
+
+    def __init__(self, message: str, *, number: object = None) -> None:
+        self.number = number
+        super().__init__(message)
+
+
+_STATUS_CLASSES: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: ForbiddenError,
+    404: NotFoundError,
+    429: RateLimitError,
+}
+
+
+def status_error(status_code: int) -> type[APIStatusError]:
+    """The exception class for an HTTP error status."""
+    if status_code in _STATUS_CLASSES:
+        return _STATUS_CLASSES[status_code]
+    if status_code >= 500:
+        return ServerError
+    if 400 <= status_code < 500:
+        return BadRequestError
+    return APIStatusError
