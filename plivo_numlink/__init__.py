@@ -16,6 +16,8 @@ from ._errors import (
 )
 from ._models import CampaignNumbers, LinkAck, LinkStatus, NumberStatus
 from ._numbers import normalize_number
+from ._retry import RetryPolicy
+from ._session import ConfigurationError, NumLinkSession
 from ._version import __version__
 
 __all__ = [
@@ -23,15 +25,18 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "CampaignNumbers",
+    "ConfigurationError",
     "ForbiddenError",
     "InvalidNumberError",
     "LinkAck",
     "LinkStatus",
     "NotFoundError",
+    "NumLinkSession",
     "NumberStatus",
     "PlivoError",
     "RateLimitError",
     "ResponseFormatError",
+    "RetryPolicy",
     "ServerError",
     "SessionClosedError",
     "TransportError",

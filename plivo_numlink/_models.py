@@ -145,9 +145,7 @@ def _make_converter() -> cattrs.Converter:
             raise TypeError(f"expected a list, got {type(value).__name__}")
         return tuple(structure_status(item, NumberStatus) for item in value)
 
-    conv.register_structure_hook_func(
-        lambda t: t == tuple[NumberStatus, ...], structure_numbers
-    )
+    conv.register_structure_hook_func(lambda t: t == tuple[NumberStatus, ...], structure_numbers)
     conv.register_unstructure_hook(LinkStatus, lambda status: status.value)
     return conv
 

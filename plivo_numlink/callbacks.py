@@ -2,32 +2,92 @@
 
 After a link or unlink request that named a callback ``url``, Plivo calls that URL with a
 ``number_linking`` or ``number_unlinking`` event (status ``created``, ``success`` or
-``failed``). Plivo signs each callback; this module checks the signature, parses the
-parameters and hands a :class:`CallbackEvent` to your coroutine.
+``failed``). Plivo signs each callback; :func:`handler` checks the signature, rejects
+replays, parses the parameters and awaits your coroutine with a :class:`CallbackEvent`::
 
-The signature functions are pure (no I/O) so they can be tested with tables and reused by a
-fake server to sign its own callbacks.
+    from aiohttp import web
+    from plivo_numlink import callbacks
+
+    async def on_event(event: callbacks.CallbackEvent) -> None:
+        if event.status is callbacks.CallbackStatus.FAILED:
+            print(f"{event.kind}: {event.number} failed: {event.reason}")
+
+    app = web.Application()
+    app.router.add_route(
+        "*",  # Plivo calls back with the method given on link/unlink: POST or GET
+        "/plivo/numlink",
+        callbacks.handler(
+            on_event,
+            auth_token=os.environ["PLIVO_AUTH_TOKEN"],
+            # the URL Plivo calls, when a proxy makes it differ from what the app sees
+            public_url="https://example.com/plivo/numlink",
+        ),
+    )
+    web.run_app(app)
+
+The handler answers 200 once ``on_event`` returned, 403 for a bad, missing or replayed
+signature, 413 for a body over ``max_body_size`` and 500 when ``on_event`` raised (Plivo then
+retries the callback after 60, 120 and 240 seconds, so ``on_event`` should be idempotent).
+
+The signature functions (:func:`signature_v2`, :func:`signature_v3`,
+:func:`canonical_string_v3`, :func:`is_valid_signature`) are pure, so they are tested with
+tables and a fake server can use them to sign its own callbacks. :func:`parse_event` is pure
+too; :func:`request_params` is the only part that reads a request.
 """
 
 from __future__ import annotations
 
 import base64
+import collections
+import enum
 import hashlib
 import hmac
-from collections.abc import Mapping, Sequence
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from email.message import Message
+from email.parser import BytesParser
 from typing import TypeAlias
-from urllib.parse import parse_qs, urlparse, urlunparse
+from urllib.parse import parse_qs, parse_qsl, urlparse, urlunparse
+
+import attrs
+from aiohttp import web
+
+from ._numbers import try_normalize_number
 
 __all__ = [
+    "DEFAULT_MAX_BODY_SIZE",
+    "DEFAULT_REPLAY_WINDOW",
+    "CallbackEvent",
+    "CallbackKind",
+    "CallbackReceiver",
+    "CallbackStatus",
     "Params",
     "canonical_string_v3",
+    "handler",
+    "is_valid_signature",
+    "parse_event",
+    "request_params",
     "signature_v2",
     "signature_v3",
 ]
 
+logger = logging.getLogger("plivo_numlink")
+
 #: A callback's parameters: a value may repeat, so it is a string or a sequence of strings.
 Params: TypeAlias = Mapping[str, str | Sequence[str]]
+#: A callback's parameters as :func:`request_params` returns them (lists for repeated keys).
+ParamDict: TypeAlias = dict[str, str | list[str]]
 
+#: Callbacks are a handful of short fields; anything much larger is not from Plivo.
+DEFAULT_MAX_BODY_SIZE = 64 * 1024
+#: Seconds a nonce is remembered. Plivo's retries come 60, 120 and 240 s after a failure,
+#: each a new request; a replay of an old one within this window is refused.
+DEFAULT_REPLAY_WINDOW = 300.0
+#: Most nonces remembered at once. Only validly signed requests are remembered, so this is
+#: reached only by a very busy endpoint; the oldest are forgotten first.
+DEFAULT_MAX_NONCES = 100_000
 
 # --------------------------------------------------------------------------------------------
 # Signatures

@@ -1,0 +1,175 @@
+"""Retry decisions as pure functions, and the policy object that configures them.
+
+The I/O layer (``_session.py``) runs these decisions through tenacity; keeping them here,
+free of I/O, lets them be tested as plain tables (see ``tests/test_retry.py``).
+
+The backoff before retry number ``n`` (1 for the first retry) is::
+
+    min(wait_initial * 2 ** (n - 1), wait_max) * (1 - jitter * random())
+
+unless the server sent ``Retry-After`` (or ``retry-after-ms``): then that delay replaces
+it. A server delay longer than ``max_retry_after`` is not slept: the attempt fails with the
+error the server gave (a :class:`~plivo_numlink.RateLimitError` for 429).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import math
+import random
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+
+from ._errors import APIStatusError, TransportError
+
+__all__ = [
+    "DEFAULT_RETRY",
+    "RETRYABLE_STATUSES",
+    "RetryPolicy",
+    "backoff_delay",
+    "is_retryable",
+    "is_retryable_status",
+    "parse_retry_after",
+    "retry_delay",
+]
+
+#: Statuses worth another try: timeouts, throttling and transient server faults.
+RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+
+def _positive_int(_: Any, attribute: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"RetryPolicy.{attribute.name} must be an integer >= 1, not {value!r}")
+
+
+def _non_negative(_: Any, attribute: attrs.Attribute[float], value: float) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise ValueError(
+            f"RetryPolicy.{attribute.name} must be a finite number >= 0, not {value!r}"
+        )
+
+
+def _fraction(_: Any, attribute: attrs.Attribute[float], value: float) -> None:
+    _non_negative(_, attribute, value)
+    if value > 1:
+        raise ValueError(f"RetryPolicy.{attribute.name} must be between 0 and 1, not {value!r}")
+
+
+@attrs.frozen
+class RetryPolicy:
+    """How often and how patiently a request is tried.
+
+    ``attempts`` counts tries in all (1 = no retry). Waits grow exponentially from
+    ``wait_initial`` to ``wait_max`` (seconds) with up to ``jitter`` (a fraction) taken off
+    at random, so that many clients do not retry in step. A server ``Retry-After`` replaces
+    the computed wait; one longer than ``max_retry_after`` ends the retries.
+
+    ``RetryPolicy(wait_initial=0, wait_max=0)`` retries without sleeping (for tests), and
+    ``RetryPolicy(attempts=1)`` turns retries off.
+    """
+
+    attempts: int = attrs.field(default=4, validator=_positive_int)
+    wait_initial: float = attrs.field(default=0.5, validator=_non_negative)
+    wait_max: float = attrs.field(default=8.0, validator=_non_negative)
+    max_retry_after: float = attrs.field(default=60.0, validator=_non_negative)
+    jitter: float = attrs.field(default=0.25, validator=_fraction)
+
+    @property
+    def retries(self) -> int:
+        """How many retries follow the first try."""
+        return self.attempts - 1
+
+
+DEFAULT_RETRY = RetryPolicy()
+
+
+def is_retryable_status(status_code: int) -> bool:
+    """Whether an answer with this status may succeed if sent again."""
+    return status_code in RETRYABLE_STATUSES
+
+
+def is_retryable(exc: BaseException, policy: RetryPolicy) -> bool:
+    """Whether the failure ``exc`` of one attempt is worth another under ``policy``.
+
+    Transport failures (connection errors, timeouts) and the statuses in
+    :data:`RETRYABLE_STATUSES` are; other 4xx, malformed answers and input errors never are.
+    A server that asks us to wait longer than ``max_retry_after`` is not retried either.
+    """
+    if isinstance(exc, TransportError):
+        return True
+    if isinstance(exc, APIStatusError):
+        if not is_retryable_status(exc.status_code):
+            return False
+        return exc.retry_after is None or exc.retry_after <= policy.max_retry_after
+    return False
+
+
+def parse_retry_after(
+    headers: Mapping[str, str], *, now: Callable[[], float] = time.time
+) -> float | None:
+    """The delay in seconds a server asked for, or ``None``.
+
+    Reads ``retry-after-ms`` (milliseconds), then ``Retry-After`` as seconds (fractions
+    allowed) or as an HTTP date. Junk, infinities, NaN and negative values give ``None``;
+    a date in the past gives ``0``.
+    """
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms is not None:
+        try:
+            ms = float(raw_ms)
+        except ValueError:
+            ms = math.nan
+        if math.isfinite(ms) and ms >= 0:
+            return ms / 1000.0
+    raw = headers.get("retry-after")
+    if raw is None:
+        return None
+    raw = raw.strip()
+    if not raw:
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        pass
+    else:
+        if math.isfinite(seconds) and seconds >= 0:
+            return seconds
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when is None or when.tzinfo is None:  # pragma: no cover - depends on Python version
+        return None
+    return max(0.0, when.timestamp() - now())
+
+
+def backoff_delay(
+    retry_number: int, policy: RetryPolicy, *, rand: Callable[[], float] = random.random
+) -> float:
+    """The computed wait before retry ``retry_number`` (1 for the first retry)."""
+    exponent = max(0, retry_number - 1)
+    # Cap the exponent so huge retry counts cannot overflow a float.
+    base = min(policy.wait_initial * 2.0 ** min(exponent, 64), policy.wait_max)
+    return base * (1.0 - policy.jitter * rand())
+
+
+def retry_delay(
+    exc: BaseException | None,
+    retry_number: int,
+    policy: RetryPolicy,
+    *,
+    rand: Callable[[], float] = random.random,
+) -> float:
+    """The wait before retry ``retry_number`` after ``exc``: the server's, else backoff."""
+    if isinstance(exc, APIStatusError) and exc.retry_after is not None:
+        return min(exc.retry_after, policy.max_retry_after)
+    return backoff_delay(retry_number, policy, rand=rand)

@@ -1,0 +1,156 @@
+"""Sans-I/O helpers: build request paths and headers, turn answers into data or errors.
+
+Nothing here touches the network, so all of it is tested with plain tables.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import platform
+import re
+from collections.abc import Mapping
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from ._errors import APIStatusError, ResponseFormatError, status_error
+from ._models import structure_body
+from ._retry import parse_retry_after
+from ._version import __version__
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "auth_header",
+    "campaign_path",
+    "decode_json",
+    "error_from_response",
+    "number_path",
+    "parse_success",
+    "user_agent",
+    "validate_auth_id",
+    "validate_base_url",
+]
+
+T = TypeVar("T")
+
+DEFAULT_BASE_URL = "https://api.plivo.com"
+_AUTH_ID = re.compile(r"[A-Za-z0-9]{1,64}")
+
+#: The path templates, as they appear in logs (no ids, no numbers).
+CAMPAIGN_TEMPLATE = "/v1/Account/{auth_id}/10dlc/Campaign/{campaign_id}/Number/"
+NUMBER_TEMPLATE = CAMPAIGN_TEMPLATE + "{number}/"
+
+
+def user_agent() -> str:
+    """``plivo-numlink/X.Y.Z Python/3.N.M aiohttp/A.B.C``."""
+    return (
+        f"plivo-numlink/{__version__} Python/{platform.python_version()} "
+        f"aiohttp/{aiohttp.__version__}"
+    )
+
+
+def validate_auth_id(auth_id: str) -> str:
+    if not _AUTH_ID.fullmatch(auth_id):
+        raise ValueError(
+            "auth_id must be 1 to 64 ASCII letters and digits (Plivo auth ids look like "
+            "'MA' followed by 18 characters)"
+        )
+    return auth_id
+
+
+def validate_base_url(base_url: object) -> str:
+    """An absolute http(s) origin, optionally with a path prefix; no query or fragment."""
+    if not isinstance(base_url, str):
+        raise ValueError(f"base_url must be a string, not {type(base_url).__name__}")
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            f"base_url {base_url!r} is not an absolute http(s) URL such as {DEFAULT_BASE_URL!r}"
+        )
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError(f"base_url {base_url!r} must not carry credentials, a query or fragment")
+    return base_url.rstrip("/")
+
+
+def auth_header(auth_id: str, auth_token: str) -> str:
+    """The value of the ``Authorization`` header for HTTP Basic auth."""
+    raw = f"{auth_id}:{auth_token}".encode()
+    return "Basic " + base64.b64encode(raw).decode("ascii")
+
+
+def campaign_path(auth_id: str, campaign_id: str) -> str:
+    """``/v1/Account/{auth_id}/10dlc/Campaign/{campaign_id}/Number/`` (inputs validated)."""
+    return f"/v1/Account/{auth_id}/10dlc/Campaign/{campaign_id}/Number/"
+
+
+def number_path(auth_id: str, campaign_id: str, number: str) -> str:
+    """``.../Number/{number}/`` (inputs validated)."""
+    return f"/v1/Account/{auth_id}/10dlc/Campaign/{campaign_id}/Number/{number}/"
+
+
+def decode_json(text: str) -> Any:
+    """The decoded body, or ``None`` when it is empty or not JSON."""
+    if not text.strip():
+        return None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _preview(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def error_from_response(
+    status: int, headers: Mapping[str, str], text: str, *, method: str, path: str
+) -> APIStatusError:
+    """The typed error for a non-2xx answer, with Plivo's ``error`` text and ``api_id``."""
+    body = decode_json(text)
+    api_id: str | None = None
+    message: str | None = None
+    if isinstance(body, dict):
+        raw_id = body.get("api_id")
+        api_id = raw_id if isinstance(raw_id, str) else None
+        for key in ("error", "message", "detail"):
+            value = body.get(key)
+            if isinstance(value, str) and value:
+                message = value
+                break
+            if isinstance(value, dict | list) and value:
+                message = json.dumps(value, sort_keys=True)
+                break
+    if message is None:
+        message = _preview(text) if text.strip() else "(empty body)"
+    retry_after = parse_retry_after(headers)
+    cls = status_error(status)
+    return cls(
+        message,
+        status_code=status,
+        api_id=api_id,
+        body=body,
+        text=text,
+        method=method,
+        path=path,
+        retry_after=retry_after,
+    )
+
+
+def parse_success(status: int, text: str, cls: type[T]) -> T:
+    """Build ``cls`` from a 2xx body, or raise :class:`ResponseFormatError`."""
+    if not text.strip():
+        raise ResponseFormatError(
+            f"empty body where {cls.__name__} was expected", status_code=status, text=text
+        )
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ResponseFormatError(
+            f"body is not JSON ({exc.msg} at position {exc.pos}) where {cls.__name__} was expected",
+            status_code=status,
+            text=text,
+        ) from None
+    return structure_body(data, cls, status_code=status, text=text)

@@ -1,0 +1,515 @@
+"""``NumLinkSession``: the async client for the four Number Linking endpoints.
+
+Every request of a session goes through the same three gates, in this order:
+
+1. the retry loop (tenacity, driven by the pure decisions in ``_retry.py``); a request
+   waiting out a backoff holds nothing;
+2. the concurrency limit (one semaphore per session);
+3. the rate limiter (``_pacing.py``), which spaces request starts and slows down on 429.
+
+The bulk operations (``_bulk.py``) are built on :meth:`NumLinkSession._request`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
+from types import TracebackType
+from typing import Any, TypeVar
+
+import aiohttp
+import attrs
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+from . import _sansio
+from ._errors import (
+    APIStatusError,
+    PlivoError,
+    ResponseFormatError,
+    SessionClosedError,
+    TransportError,
+)
+from ._log import logger, register_secret
+from ._models import CampaignNumbers, LinkAck, NumberStatus
+from ._numbers import normalize_number, validate_callback, validate_campaign_id
+from ._pacing import AdaptiveRateLimiter
+from ._retry import DEFAULT_RETRY, RetryPolicy, is_retryable, retry_delay
+
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "DEFAULT_RATE_LIMIT",
+    "DEFAULT_TIMEOUT",
+    "ConfigurationError",
+    "NumLinkSession",
+]
+
+T = TypeVar("T")
+Sleep = Callable[[float], Awaitable[None]]
+
+#: Plivo allows 100 simultaneous requests per account; 20 in flight already sustain the
+#: default rate at up to 400 ms per request (Little's law), and leave the account room.
+DEFAULT_CONCURRENCY = 20
+#: Plivo's default account limit is 300 requests per 5 s (60/s) for all APIs together;
+#: 50/s leaves a sixth of it to whatever else the account is doing.
+DEFAULT_RATE_LIMIT: float | None = 50.0
+#: Seconds for one HTTP attempt (connect, send, read the whole answer).
+DEFAULT_TIMEOUT = 30.0
+#: Answers larger than this are not read (a list page of 20 numbers is about 1 KiB).
+MAX_BODY_BYTES = 32 * 1024 * 1024
+#: Numbers asked for per list page (Plivo's list APIs cap pages at 20).
+LIST_PAGE_SIZE = 20
+#: A safety net against a server that pages forever.
+MAX_LIST_PAGES = 100_000
+
+_MISSING: Any = object()
+
+
+class ConfigurationError(PlivoError, ValueError):
+    """A session was configured wrongly (missing credentials, bad base_url, ...)."""
+
+
+@attrs.define
+class CallStats:
+    """Counts the HTTP attempts one logical call made (for bulk reports)."""
+
+    attempts: int = 0
+
+
+@attrs.frozen
+class Answer:
+    """A 2xx answer, read whole."""
+
+    status: int
+    text: str
+    attempts: int
+
+
+def _check_positive_number(name: str, value: object, *, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ConfigurationError(f"{name} must be a finite number > 0, not {value!r}")
+
+
+class NumLinkSession:
+    """An async client for Plivo's 10DLC Number Linking API.
+
+    Use it as an async context manager (or call :meth:`close`)::
+
+        async with NumLinkSession() as session:   # credentials from PLIVO_AUTH_ID/TOKEN
+            ack = await session.link("CUOGHIN", ["+1 212-555-7777"])
+
+    One session is meant to be shared by all the tasks of a program: its concurrency limit
+    and rate limiter are what keep the whole program under Plivo's account limits.
+    """
+
+    def __init__(
+        self,
+        auth_id: str | None = None,
+        auth_token: str | None = None,
+        *,
+        base_url: str = _sansio.DEFAULT_BASE_URL,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        rate_limit: float | None = _MISSING,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        timeout: float = DEFAULT_TIMEOUT,
+        http_session: aiohttp.ClientSession | None = None,
+        sleep: Sleep | None = None,
+    ) -> None:
+        if auth_id is None:
+            auth_id = os.environ.get("PLIVO_AUTH_ID") or None
+        if auth_token is None:
+            auth_token = os.environ.get("PLIVO_AUTH_TOKEN") or None
+        if not auth_id:
+            raise ConfigurationError(
+                "no auth_id: pass auth_id= or set the PLIVO_AUTH_ID environment variable"
+            )
+        if not auth_token:
+            raise ConfigurationError(
+                "no auth_token: pass auth_token= or set the PLIVO_AUTH_TOKEN environment variable"
+            )
+        if not isinstance(auth_id, str):
+            raise ConfigurationError(f"auth_id must be a string, not {type(auth_id).__name__}")
+        if not isinstance(auth_token, str):
+            raise ConfigurationError("auth_token must be a string")
+        try:
+            self._auth_id = _sansio.validate_auth_id(auth_id)
+            self._base_url = _sansio.validate_base_url(base_url)
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from None
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise ConfigurationError(f"concurrency must be an integer >= 1, not {concurrency!r}")
+        if rate_limit is _MISSING:
+            rate_limit = DEFAULT_RATE_LIMIT
+        _check_positive_number("rate_limit", rate_limit, allow_none=True)
+        _check_positive_number("timeout", timeout)
+        if not isinstance(retry, RetryPolicy):
+            raise ConfigurationError(f"retry must be a RetryPolicy, not {type(retry).__name__}")
+        if http_session is not None and not isinstance(http_session, aiohttp.ClientSession):
+            raise ConfigurationError(
+                f"http_session must be an aiohttp.ClientSession, not {type(http_session).__name__}"
+            )
+        register_secret(auth_token)
+        self._headers = {
+            "Authorization": _sansio.auth_header(self._auth_id, auth_token),
+            "Accept": "application/json",
+            "User-Agent": _sansio.user_agent(),
+        }
+        self._concurrency = concurrency
+        self._rate_limit = rate_limit
+        self._retry = retry
+        self._timeout = aiohttp.ClientTimeout(total=float(timeout))
+        self._sleep: Sleep = sleep if sleep is not None else asyncio.sleep
+        self._semaphore = asyncio.Semaphore(concurrency)
+        self._limiter = (
+            AdaptiveRateLimiter(float(rate_limit), sleep=self._sleep)
+            if rate_limit is not None
+            else None
+        )
+        self._http = http_session
+        self._owns_http = http_session is None
+        self._closed = False
+        #: HTTP attempts this session has sent (every retry counts).
+        self.requests_sent = 0
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return (
+            f"<NumLinkSession auth_id={self._auth_id!r} base_url={self._base_url!r} "
+            f"concurrency={self._concurrency} rate_limit={self._rate_limit!r} {state}>"
+        )
+
+    @property
+    def auth_id(self) -> str:
+        return self._auth_id
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url
+
+    @property
+    def concurrency(self) -> int:
+        return self._concurrency
+
+    @property
+    def rate_limit(self) -> float | None:
+        """The configured rate (requests started per second), or ``None``."""
+        return self._rate_limit
+
+    @property
+    def current_rate(self) -> float | None:
+        """The rate the limiter allows now (lower than ``rate_limit`` after 429s)."""
+        return self._limiter.rate if self._limiter is not None else None
+
+    @property
+    def retry(self) -> RetryPolicy:
+        return self._retry
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def __aenter__(self) -> NumLinkSession:
+        self._check_open()
+        self._http_session()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the session (and its HTTP session, unless borrowed). Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        http, self._http = self._http, None
+        if http is not None and self._owns_http:
+            await http.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SessionClosedError("cannot send a request: the NumLinkSession has been closed")
+
+    def _http_session(self) -> aiohttp.ClientSession:
+        if self._http is None:
+            connector = aiohttp.TCPConnector(limit=self._concurrency, limit_per_host=0)
+            self._http = aiohttp.ClientSession(connector=connector)
+        elif self._http.closed:
+            raise SessionClosedError(
+                "cannot send a request: the borrowed aiohttp.ClientSession has been closed"
+            )
+        return self._http
+
+    # -- the request machinery ---------------------------------------------------------------
+
+    async def _attempt(
+        self,
+        method: str,
+        template: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, str] | None = None,
+    ) -> Answer:
+        """One HTTP attempt under the concurrency limit and the rate limiter."""
+        self._check_open()
+        http = self._http_session()
+        url = self._base_url + path
+        async with self._semaphore:
+            if self._limiter is not None:
+                await self._limiter.acquire()
+            self.requests_sent += 1
+            try:
+                async with http.request(
+                    method,
+                    url,
+                    json=json,
+                    params=params,
+                    headers=self._headers,
+                    timeout=self._timeout,
+                    allow_redirects=False,
+                ) as resp:
+                    status = resp.status
+                    headers = resp.headers
+                    text = await _read_text(resp)
+            except asyncio.TimeoutError as exc:
+                raise TransportError(
+                    f"{method} {template} timed out after {self._timeout.total:g} s",
+                    method=method,
+                    path=template,
+                ) from exc
+            except aiohttp.ClientError as exc:
+                raise TransportError(
+                    f"{method} {template} failed: {type(exc).__name__}: {exc}",
+                    method=method,
+                    path=template,
+                ) from exc
+        if 200 <= status < 300:
+            if self._limiter is not None:
+                self._limiter.on_success()
+            return Answer(status=status, text=text, attempts=1)
+        error = _sansio.error_from_response(status, headers, text, method=method, path=template)
+        if status == 429 and self._limiter is not None:
+            self._limiter.on_throttle(error.retry_after)
+        raise error
+
+    def _before_sleep(self, state: RetryCallState) -> None:
+        outcome = state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        method, template = state.args[0], state.args[1]
+        wait = state.next_action.sleep if state.next_action is not None else 0.0
+        logger.debug(
+            "retrying %s %s after attempt %d/%d failed (%s); waiting %.3f s",
+            method,
+            template,
+            state.attempt_number,
+            self._retry.attempts,
+            _short_reason(exc),
+            wait,
+        )
+
+    async def _request(
+        self,
+        method: str,
+        template: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, str] | None = None,
+        stats: CallStats | None = None,
+    ) -> Answer:
+        """Send one request with retries; return the 2xx answer or raise the last error."""
+        policy = self._retry
+        attempts = 0
+
+        async def attempt() -> Answer:
+            nonlocal attempts
+            attempts += 1
+            if stats is not None:
+                stats.attempts += 1
+            return await self._attempt(method, template, path, json=json, params=params)
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(policy.attempts),
+            retry=retry_if_exception(lambda exc: is_retryable(exc, policy)),
+            wait=lambda state: retry_delay(
+                state.outcome.exception() if state.outcome is not None else None,
+                state.attempt_number,
+                policy,
+            ),
+            sleep=self._sleep,
+            reraise=True,
+            before_sleep=self._before_sleep,
+        )
+        try:
+            answer: Answer = await retrying(_call_attempt, method, template, attempt)
+        except (APIStatusError, TransportError) as exc:
+            if attempts > 1 or is_retryable(exc, policy):
+                logger.warning(
+                    "giving up on %s %s after %d attempt(s): %s",
+                    method,
+                    template,
+                    attempts,
+                    _short_reason(exc),
+                )
+            raise
+        return attrs.evolve(answer, attempts=attempts)
+
+    # -- the four endpoints ------------------------------------------------------------------
+
+    def _campaign(self, campaign_id: str) -> str:
+        return _sansio.campaign_path(self._auth_id, validate_campaign_id(campaign_id))
+
+    async def link(
+        self,
+        campaign_id: str,
+        numbers: str | Iterable[str],
+        *,
+        url: str | None = None,
+        method: str | None = None,
+    ) -> LinkAck:
+        """Link ``numbers`` (one number or several) to ``campaign_id`` in one request.
+
+        Linking goes on at Plivo after the acknowledgement; see :meth:`wait_for_numbers`.
+        """
+        path = self._campaign(campaign_id)
+        if isinstance(numbers, str):
+            numbers = [numbers]
+        normalized = [normalize_number(number) for number in numbers]
+        if not normalized:
+            raise ValueError("numbers is empty: give at least one number to link")
+        body: dict[str, Any] = {"numbers": normalized}
+        body.update(validate_callback(url, method))
+        answer = await self._request("POST", _sansio.CAMPAIGN_TEMPLATE, path, json=body)
+        return _sansio.parse_success(answer.status, answer.text, LinkAck)
+
+    async def unlink(
+        self,
+        campaign_id: str,
+        number: str,
+        *,
+        url: str | None = None,
+        method: str | None = None,
+    ) -> LinkAck:
+        """Unlink one number from ``campaign_id``."""
+        path = self._number_path(campaign_id, number)
+        body = validate_callback(url, method) or None
+        answer = await self._request("DELETE", _sansio.NUMBER_TEMPLATE, path, json=body)
+        return _sansio.parse_success(answer.status, answer.text, LinkAck)
+
+    def _number_path(self, campaign_id: str, number: str) -> str:
+        validate_campaign_id(campaign_id)
+        return _sansio.number_path(self._auth_id, campaign_id, normalize_number(number))
+
+    async def get_number(self, campaign_id: str, number: str) -> NumberStatus:
+        """The status of one number in ``campaign_id`` (:class:`NotFoundError` if absent)."""
+        path = self._number_path(campaign_id, number)
+        normalized = path.rstrip("/").rsplit("/", 1)[-1]
+        answer = await self._request("GET", _sansio.NUMBER_TEMPLATE, path)
+        campaign = _sansio.parse_success(answer.status, answer.text, CampaignNumbers)
+        for entry in campaign.phone_numbers:
+            if entry.number == normalized:
+                return entry
+        if len(campaign.phone_numbers) == 1:
+            return campaign.phone_numbers[0]
+        raise ResponseFormatError(
+            f"the answer lists no status for {normalized}",
+            status_code=answer.status,
+            text=answer.text,
+        )
+
+    async def list_numbers(self, campaign_id: str) -> CampaignNumbers:
+        """Every number linked to ``campaign_id``, all pages gathered."""
+        pages = [page async for page in self.iter_pages(campaign_id)]
+        first = pages[0]
+        seen: dict[str, NumberStatus] = {}
+        for page in pages:
+            for entry in page.phone_numbers:
+                seen.setdefault(entry.number, entry)
+        return attrs.evolve(first, phone_numbers=tuple(seen.values()))
+
+    async def iter_pages(
+        self, campaign_id: str, *, page_size: int = LIST_PAGE_SIZE
+    ) -> AsyncIterable[CampaignNumbers]:
+        """Yield the list endpoint's pages one by one (``limit``/``offset`` paging).
+
+        Stops on an empty page, a page shorter than an earlier one, or a page that adds no
+        number not seen before, so a server that caps pages below ``page_size`` is paged
+        through and one that ignores paging does not cause a loop.
+        """
+        path = self._campaign(campaign_id)
+        offset = 0
+        longest = 0
+        seen: set[str] = set()
+        for _ in range(MAX_LIST_PAGES):
+            params = {"limit": str(page_size), "offset": str(offset)}
+            answer = await self._request("GET", _sansio.CAMPAIGN_TEMPLATE, path, params=params)
+            page = _sansio.parse_success(answer.status, answer.text, CampaignNumbers)
+            fresh = [entry.number for entry in page.phone_numbers if entry.number not in seen]
+            if offset == 0 or fresh:
+                yield page
+            count = len(page.phone_numbers)
+            if count == 0 or count < longest or not fresh:
+                return
+            seen.update(fresh)
+            longest = max(longest, count)
+            offset += count
+        raise ResponseFormatError(  # pragma: no cover - needs 100,000 pages
+            f"gave up listing after {MAX_LIST_PAGES} pages", status_code=200, text=""
+        )
+
+
+async def _call_attempt(method: str, template: str, attempt: Callable[[], Awaitable[T]]) -> T:
+    # A named function whose first arguments are method and template, so the retry hook
+    # can log them from ``state.args`` without seeing bodies.
+    return await attempt()
+
+
+def _short_reason(exc: BaseException | None) -> str:
+    if exc is None:
+        return "no error"
+    if isinstance(exc, APIStatusError):
+        return f"HTTP {exc.status_code}: {exc.message[:200]}"
+    cause = exc.__cause__
+    if cause is not None:
+        return f"{type(cause).__name__}: {str(cause)[:200]}"
+    return f"{type(exc).__name__}: {str(exc)[:200]}"
+
+
+async def _read_text(resp: aiohttp.ClientResponse) -> str:
+    """Read the whole body as text, refusing bodies over ``MAX_BODY_BYTES``."""
+    length = resp.content_length
+    if length is not None and length > MAX_BODY_BYTES:
+        raise _body_too_large(resp.status)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_any():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _body_too_large(resp.status)
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    try:
+        return raw.decode(resp.charset or "utf-8", errors="replace")
+    except LookupError:  # a charset Python does not know
+        return raw.decode("utf-8", errors="replace")
+
+
+def _body_too_large(status: int) -> ResponseFormatError:
+    return ResponseFormatError(
+        f"answer body larger than {MAX_BODY_BYTES} bytes, not read", status_code=status, text=""
+    )
