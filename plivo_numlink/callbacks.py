@@ -398,6 +398,8 @@ def _plain(params: Params) -> ParamDict:
         value = cast(object, declared)
         if isinstance(value, str):
             raw[str(key)] = value
+        elif value is None:
+            raw[str(key)] = ""  # blank: read as absent
         elif isinstance(value, Sequence):
             raw[str(key)] = [item if isinstance(item, str) else str(item) for item in value]
         else:
