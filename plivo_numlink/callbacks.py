@@ -5,6 +5,8 @@ After a link or unlink request that named a callback ``url``, Plivo calls that U
 ``failed``). Plivo signs each callback; :func:`handler` checks the signature, rejects
 replays, parses the parameters and awaits your coroutine with a :class:`CallbackEvent`::
 
+    import os
+
     from aiohttp import web
     from plivo_numlink import callbacks
 

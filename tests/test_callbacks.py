@@ -925,6 +925,22 @@ async def test_plain_function_on_event_is_called_too(make_client: MakeClient) ->
     assert seen == [parse_event(CALLBACK)]
 
 
+async def test_nonce_memory_is_bounded_oldest_forgotten_first(recorder: Recorder) -> None:
+    receiver = CallbackReceiver(recorder, auth_token=TOKEN, max_nonces=2)
+    app = web.Application()
+    app.router.add_post("/cb", receiver.handle)
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        url = url_of(client)
+        for nonce in ("1", "2", "3"):
+            headers = signed("POST", url, CALLBACK, nonce=nonce)
+            assert (await client.post("/cb", data=CALLBACK, headers=headers)).status == 200
+        oldest = signed("POST", url, CALLBACK, nonce="1")
+        newest = signed("POST", url, CALLBACK, nonce="3")
+        assert (await client.post("/cb", data=CALLBACK, headers=newest)).status == 403
+        assert (await client.post("/cb", data=CALLBACK, headers=oldest)).status == 200
+    assert len(recorder.events) == 4
+
+
 PUBLIC_URL = "https://numlink.example.com/hooks/plivo"
 
 
