@@ -553,6 +553,15 @@ def test_parse_event_status_any_case(key: str, text: str, status: CallbackStatus
     assert event.raw_status == text
 
 
+def test_parse_event_reads_the_word_unknown_as_unknown() -> None:
+    assert parse_event({"status": "UNKNOWN"}).status is CallbackStatus.UNKNOWN
+
+
+def test_enums_print_as_plivo_writes_them() -> None:
+    assert str(CallbackKind.UNLINKING) == "number_unlinking"
+    assert str(CallbackStatus.SUCCESS) == "success"
+
+
 def test_parse_event_keeps_an_unknown_status_text() -> None:
     event = parse_event({"status": "pending_review"})
     assert event.status is CallbackStatus.UNKNOWN
@@ -734,6 +743,51 @@ async def test_signed_json_post_is_accepted_with_values_as_text(
     assert recorder.events == [parse_event({**CALLBACK, "attempt": "2"})]
 
 
+async def test_json_lists_and_objects_arrive_as_text(
+    make_client: MakeClient, recorder: Recorder
+) -> None:
+    client = await make_client()
+    body = {**CALLBACK, "tags": ["a", 1], "meta": {"b": 1, "a": None}, "ok": True}
+    params = {**CALLBACK, "tags": ["a", "1"], "meta": '{"a":null,"b":1}', "ok": "True"}
+    response = await client.post("/cb", json=body, headers=signed("POST", url_of(client), params))
+    assert response.status == 200
+    assert recorder.events[0].raw == params
+
+
+async def test_json_body_that_is_not_an_object_is_refused_with_400(
+    make_client: MakeClient, recorder: Recorder
+) -> None:
+    client = await make_client()
+    response = await client.post("/cb", json=[CALLBACK])
+    assert response.status == 400
+    assert await response.text() == "JSON body must be an object"
+    assert recorder.events == []
+
+
+async def test_form_with_an_unknown_charset_is_refused_with_400(
+    make_client: MakeClient, recorder: Recorder
+) -> None:
+    client = await make_client()
+    headers = {"Content-Type": "application/x-www-form-urlencoded; charset=no-such-charset"}
+    response = await client.post("/cb", data=b"status=success", headers=headers)
+    assert response.status == 400
+    assert recorder.events == []
+
+
+async def test_multipart_file_parts_are_ignored(
+    make_client: MakeClient, recorder: Recorder
+) -> None:
+    client = await make_client()
+    form = aiohttp.MultipartWriter("form-data")
+    for key, value in CALLBACK.items():
+        form.append(value).set_content_disposition("form-data", name=key)
+    form.append(b"\x00binary").set_content_disposition("form-data", name="upload", filename="x.bin")
+    headers = signed("POST", url_of(client), CALLBACK)
+    response = await client.post("/cb", data=form, headers=headers)
+    assert response.status == 200
+    assert "upload" not in recorder.events[0].raw
+
+
 async def test_signed_multipart_post_is_accepted(
     make_client: MakeClient, recorder: Recorder
 ) -> None:
@@ -759,11 +813,11 @@ async def test_repeated_form_keys_arrive_as_lists(
     make_client: MakeClient, recorder: Recorder
 ) -> None:
     client = await make_client()
-    pairs = [*CALLBACK.items(), ("tag", "b"), ("tag", "a")]
-    params = {**CALLBACK, "tag": ["b", "a"]}
+    pairs = [*CALLBACK.items(), ("tag", "b"), ("tag", "a"), ("tag", "c")]
+    params = {**CALLBACK, "tag": ["b", "a", "c"]}
     response = await client.post("/cb", data=pairs, headers=signed("POST", url_of(client), params))
     assert response.status == 200
-    assert recorder.events[0].raw["tag"] == ["b", "a"]
+    assert recorder.events[0].raw["tag"] == ["b", "a", "c"]
 
 
 async def test_signed_post_to_a_url_with_a_query_is_accepted(
