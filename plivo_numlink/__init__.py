@@ -1,5 +1,6 @@
 """plivo_numlink: an asyncio client for Plivo's 10DLC Number Linking API."""
 
+from ._bulk import BulkRun
 from ._errors import (
     APIStatusError,
     AuthenticationError,
@@ -16,6 +17,7 @@ from ._errors import (
 )
 from ._models import CampaignNumbers, LinkAck, LinkStatus, NumberStatus
 from ._numbers import normalize_number
+from ._report import BulkReport, NumberOutcome, OutcomeKind
 from ._retry import RetryPolicy
 from ._session import ConfigurationError, NumLinkSession
 from ._version import __version__
@@ -24,6 +26,8 @@ __all__ = [
     "APIStatusError",
     "AuthenticationError",
     "BadRequestError",
+    "BulkReport",
+    "BulkRun",
     "CampaignNumbers",
     "ConfigurationError",
     "ForbiddenError",
@@ -32,7 +36,9 @@ __all__ = [
     "LinkStatus",
     "NotFoundError",
     "NumLinkSession",
+    "NumberOutcome",
     "NumberStatus",
+    "OutcomeKind",
     "PlivoError",
     "RateLimitError",
     "ResponseFormatError",

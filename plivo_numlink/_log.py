@@ -52,3 +52,5 @@ class RedactingFilter(logging.Filter):
 
 
 logger.addFilter(RedactingFilter())
+# A library leaves output to the application: no "No handlers" fallback to stderr.
+logger.addHandler(logging.NullHandler())

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
+import attrs
 
 from ._errors import APIStatusError, ResponseFormatError, status_error
 from ._models import structure_body
@@ -22,6 +23,7 @@ from ._version import __version__
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "CallStats",
     "auth_header",
     "campaign_path",
     "decode_json",
@@ -36,6 +38,15 @@ __all__ = [
 T = TypeVar("T")
 
 DEFAULT_BASE_URL = "https://api.plivo.com"
+
+
+@attrs.define
+class CallStats:
+    """Counts the HTTP attempts of one logical call (the bulk layer reports them)."""
+
+    attempts: int = 0
+
+
 _AUTH_ID = re.compile(r"[A-Za-z0-9]{1,64}")
 
 #: The path templates, as they appear in logs (no ids, no numbers).

@@ -23,7 +23,8 @@ import aiohttp
 import attrs
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
-from . import _sansio
+from . import _bulk, _sansio
+from ._bulk import BulkRun
 from ._errors import (
     APIStatusError,
     PlivoError,
@@ -35,7 +36,9 @@ from ._log import logger, register_secret
 from ._models import CampaignNumbers, LinkAck, NumberStatus
 from ._numbers import normalize_number, validate_callback, validate_campaign_id
 from ._pacing import AdaptiveRateLimiter
+from ._report import BulkReport, NumberOutcome
 from ._retry import DEFAULT_RETRY, RetryPolicy, is_retryable, retry_delay
+from ._sansio import CallStats
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -68,13 +71,6 @@ _MISSING: Any = object()
 
 class ConfigurationError(PlivoError, ValueError):
     """A session was configured wrongly (missing credentials, bad base_url, ...)."""
-
-
-@attrs.define
-class CallStats:
-    """Counts the HTTP attempts one logical call made (for bulk reports)."""
-
-    attempts: int = 0
 
 
 @attrs.frozen
@@ -264,15 +260,27 @@ class NumLinkSession:
         *,
         json: Any = None,
         params: Mapping[str, str] | None = None,
+        gate: Callable[[], None] | None = None,
+        stats: CallStats | None = None,
     ) -> Answer:
-        """One HTTP attempt under the concurrency limit and the rate limiter."""
+        """One HTTP attempt under the concurrency limit and the rate limiter.
+
+        ``gate`` is called right before sending and may raise to stop the attempt (the bulk
+        layer uses it so that nothing new is sent once a job has stopped).
+        """
         self._check_open()
         http = self._http_session()
         url = self._base_url + path
+        if gate is not None:
+            gate()
         async with self._semaphore:
             if self._limiter is not None:
                 await self._limiter.acquire()
+            if gate is not None:
+                gate()
             self.requests_sent += 1
+            if stats is not None:
+                stats.attempts += 1
             try:
                 async with http.request(
                     method,
@@ -331,17 +339,21 @@ class NumLinkSession:
         json: Any = None,
         params: Mapping[str, str] | None = None,
         stats: CallStats | None = None,
+        gate: Callable[[], None] | None = None,
     ) -> Answer:
         """Send one request with retries; return the 2xx answer or raise the last error."""
         policy = self._retry
-        attempts = 0
+        call = CallStats()
 
         async def attempt() -> Answer:
-            nonlocal attempts
-            attempts += 1
-            if stats is not None:
-                stats.attempts += 1
-            return await self._attempt(method, template, path, json=json, params=params)
+            before = call.attempts
+            try:
+                return await self._attempt(
+                    method, template, path, json=json, params=params, gate=gate, stats=call
+                )
+            finally:
+                if stats is not None:
+                    stats.attempts += call.attempts - before
 
         retrying = AsyncRetrying(
             stop=stop_after_attempt(policy.attempts),
@@ -358,16 +370,17 @@ class NumLinkSession:
         try:
             answer: Answer = await retrying(_call_attempt, method, template, attempt)
         except (APIStatusError, TransportError) as exc:
-            if attempts > 1 or is_retryable(exc, policy):
+            # A definitive answer (a 4xx) is the caller's business, not a warning.
+            if is_retryable(exc, policy):
                 logger.warning(
                     "giving up on %s %s after %d attempt(s): %s",
                     method,
                     template,
-                    attempts,
+                    call.attempts,
                     _short_reason(exc),
                 )
             raise
-        return attrs.evolve(answer, attempts=attempts)
+        return attrs.evolve(answer, attempts=call.attempts)
 
     # -- the four endpoints ------------------------------------------------------------------
 
@@ -470,6 +483,177 @@ class NumLinkSession:
             offset += count
         raise ResponseFormatError(  # pragma: no cover - needs 100,000 pages
             f"gave up listing after {MAX_LIST_PAGES} pages", status_code=200, text=""
+        )
+
+    # -- bulk operations (the engine is in _bulk.py) -----------------------------------------
+
+    def iter_link(
+        self,
+        campaign_id: str,
+        numbers: Iterable[str] | AsyncIterable[str],
+        *,
+        batch_size: int = _bulk.DEFAULT_BATCH_SIZE,
+        url: str | None = None,
+        method: str | None = None,
+        on_outcome: Callable[[NumberOutcome], object] | None = None,
+    ) -> BulkRun:
+        """A bulk link job: ``async for outcome in session.iter_link(...)``.
+
+        Outcomes come as they complete; ``run.report()`` gives them in input order, also
+        after an interruption. See :meth:`link_many` for the behaviour.
+        """
+        self._check_open()
+        return BulkRun(
+            self,
+            "link",
+            campaign_id,
+            numbers,
+            batch_size=batch_size,
+            url=url,
+            method=method,
+            on_outcome=on_outcome,
+        )
+
+    def iter_unlink(
+        self,
+        campaign_id: str,
+        numbers: Iterable[str] | AsyncIterable[str],
+        *,
+        url: str | None = None,
+        method: str | None = None,
+        on_outcome: Callable[[NumberOutcome], object] | None = None,
+    ) -> BulkRun:
+        """A bulk unlink job: ``async for outcome in session.iter_unlink(...)``."""
+        self._check_open()
+        return BulkRun(
+            self, "unlink", campaign_id, numbers, url=url, method=method, on_outcome=on_outcome
+        )
+
+    async def link_many(
+        self,
+        campaign_id: str,
+        numbers: Iterable[str] | AsyncIterable[str],
+        *,
+        batch_size: int = _bulk.DEFAULT_BATCH_SIZE,
+        url: str | None = None,
+        method: str | None = None,
+        wait: bool = False,
+        wait_timeout: float = _bulk.DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = _bulk.DEFAULT_POLL_INTERVAL,
+        on_outcome: Callable[[NumberOutcome], object] | None = None,
+    ) -> BulkReport:
+        """Link many numbers, ``batch_size`` per request; never raises for a number.
+
+        ``numbers`` (any iterable or async iterable) is read lazily. Invalid numbers are
+        reported and never sent; duplicates are sent and reported once. A batch rejected
+        with a 4xx is split so the good numbers still get linked. 401/403 and a server that
+        keeps failing stop the job; the rest is reported as not attempted. With
+        ``wait=True`` the accepted numbers are polled until final (see
+        :meth:`wait_for_numbers`). ``on_outcome`` is called with each outcome as it
+        completes (for progress bars).
+        """
+        if wait:
+            _bulk._check_wait(wait_timeout, poll_interval)
+        run = self.iter_link(
+            campaign_id,
+            numbers,
+            batch_size=batch_size,
+            url=url,
+            method=method,
+            on_outcome=on_outcome,
+        )
+        report = await _bulk.run_to_report(run)
+        if wait:
+            report = await _bulk.wait_and_fold(
+                self, report, unlinked=False, timeout=wait_timeout, poll_interval=poll_interval
+            )
+        return report
+
+    async def unlink_many(
+        self,
+        campaign_id: str,
+        numbers: Iterable[str] | AsyncIterable[str],
+        *,
+        url: str | None = None,
+        method: str | None = None,
+        wait: bool = False,
+        wait_timeout: float = _bulk.DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = _bulk.DEFAULT_POLL_INTERVAL,
+        on_outcome: Callable[[NumberOutcome], object] | None = None,
+    ) -> BulkReport:
+        """Unlink many numbers, one request each; never raises for a number.
+
+        "Not linked to this campaign" counts as ok (``ALREADY``). With ``wait=True`` the
+        accepted numbers are polled until they are gone from the campaign.
+        """
+        if wait:
+            _bulk._check_wait(wait_timeout, poll_interval)
+        run = self.iter_unlink(campaign_id, numbers, url=url, method=method, on_outcome=on_outcome)
+        report = await _bulk.run_to_report(run)
+        if wait:
+            report = await _bulk.wait_and_fold(
+                self, report, unlinked=True, timeout=wait_timeout, poll_interval=poll_interval
+            )
+        return report
+
+    async def wait_for_numbers(
+        self,
+        campaign_id: str,
+        numbers: Iterable[str] | AsyncIterable[str],
+        *,
+        timeout: float = _bulk.DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = _bulk.DEFAULT_POLL_INTERVAL,
+        unlinked: bool = False,
+    ) -> BulkReport:
+        """Poll until each number is final or ``timeout`` seconds pass.
+
+        Ok where the number reached COMPLETED (``COMPLETED``); not ok where FAILED
+        (``REMOTE_FAILED``) or still processing or not listed at the deadline
+        (``PENDING``). With ``unlinked=True``, done means gone from the campaign. Each round
+        costs the cheaper of one GET per pending number and the list endpoint's pages.
+        """
+        self._check_open()
+        return await _bulk.wait_for_numbers(
+            self,
+            campaign_id,
+            numbers,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            unlinked=unlinked,
+        )
+
+    async def sync(
+        self,
+        campaign_id: str,
+        numbers: Iterable[str] | AsyncIterable[str],
+        *,
+        unlink_extra: bool = False,
+        batch_size: int = _bulk.DEFAULT_BATCH_SIZE,
+        url: str | None = None,
+        method: str | None = None,
+        wait: bool = False,
+        wait_timeout: float = _bulk.DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = _bulk.DEFAULT_POLL_INTERVAL,
+    ) -> BulkReport:
+        """Make ``campaign_id`` hold exactly ``numbers``.
+
+        Reads the campaign once; links what is missing or FAILED; leaves COMPLETED and
+        PROCESSING numbers alone (``ALREADY``); with ``unlink_extra=True`` unlinks numbers
+        that are not desired (their outcomes follow the desired ones, action ``unlink``).
+        A second run right after a completed one sends nothing but the read.
+        """
+        self._check_open()
+        return await _bulk.sync(
+            self,
+            campaign_id,
+            numbers,
+            unlink_extra=unlink_extra,
+            batch_size=batch_size,
+            url=url,
+            method=method,
+            wait=wait,
+            wait_timeout=wait_timeout,
+            poll_interval=poll_interval,
         )
 
 

@@ -1,0 +1,200 @@
+"""Per-number outcomes of bulk operations, and the report that gathers them.
+
+A :class:`BulkReport` accounts for every distinct number of the input exactly once, in input
+order. Exports (JSON, CSV, dicts) go through the library's one cattrs converter.
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import io
+import json
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import attrs
+
+from ._models import LinkStatus, converter
+from ._numbers import try_normalize_number
+
+__all__ = ["BulkReport", "NumberOutcome", "OutcomeKind"]
+
+
+class OutcomeKind(str, enum.Enum):
+    """What happened to one number."""
+
+    #: Plivo accepted the request (2xx); processing goes on at Plivo.
+    ACCEPTED = "accepted"
+    #: The desired state already held (already requested/linked, or not linked for unlink).
+    ALREADY = "already"
+    #: Confirmed final: linked (COMPLETED) for link, gone from the campaign for unlink.
+    COMPLETED = "completed"
+    #: Plivo processed the request and reports FAILED.
+    REMOTE_FAILED = "remote_failed"
+    #: Still processing when the wait ended.
+    PENDING = "pending"
+    #: The server refused the request for this number (4xx).
+    REJECTED = "rejected"
+    #: No usable answer after retries (5xx, 429, timeouts, connection failures).
+    ERROR = "error"
+    #: Not a valid US number; never sent.
+    INVALID = "invalid"
+    #: Never sent, because the job stopped first.
+    NOT_ATTEMPTED = "not_attempted"
+
+    @property
+    def ok(self) -> bool:
+        """Whether the desired state holds or was accepted."""
+        return self in _OK_KINDS
+
+    def __str__(self) -> str:
+        return self.value
+
+
+_OK_KINDS = frozenset({OutcomeKind.ACCEPTED, OutcomeKind.ALREADY, OutcomeKind.COMPLETED})
+
+
+def _ok_from_kind(self: NumberOutcome) -> bool:
+    return self.kind.ok
+
+
+@attrs.frozen
+class NumberOutcome:
+    """The outcome of a bulk operation for one number.
+
+    ``number`` is the normalized number (or the raw text when it was invalid); ``ok`` is
+    true when the desired state holds or was accepted; ``attempts`` counts the HTTP attempts
+    whose request carried this number (0 when it was never sent).
+    """
+
+    number: str
+    kind: OutcomeKind
+    action: str = "link"
+    error: str | None = None
+    status_code: int | None = None
+    api_id: str | None = None
+    attempts: int = 0
+    #: Plivo's status for the number when known (after a wait, or read by sync).
+    status: LinkStatus | None = None
+    ok: bool = attrs.field(default=attrs.Factory(_ok_from_kind, takes_self=True))
+
+
+def _index_key(number: str) -> str:
+    normalized, _ = try_normalize_number(number)
+    return normalized if normalized is not None else number
+
+
+@attrs.frozen
+class BulkReport:
+    """The outcome of a bulk job: one :class:`NumberOutcome` per distinct input entry."""
+
+    outcomes: tuple[NumberOutcome, ...]
+    action: str = "link"
+    campaign_id: str = ""
+    #: Why the job stopped before the end of its input (401/403, a failing server, ...).
+    stopped_reason: str | None = None
+    #: Seconds from start to end of the job.
+    elapsed: float = 0.0
+    #: HTTP attempts sent (every retry counts).
+    requests: int = 0
+    #: Input entries dropped as repeats of a number already in the job.
+    duplicates: int = 0
+    _index: dict[str, NumberOutcome] = attrs.field(init=False, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "_index", {outcome.number: outcome for outcome in self.outcomes})
+
+    @property
+    def ok(self) -> bool:
+        """True when every outcome is ok (and the job was not stopped)."""
+        return self.stopped_reason is None and all(outcome.ok for outcome in self.outcomes)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Outcome kind (its text value) to count, for the kinds present."""
+        return dict(Counter(outcome.kind.value for outcome in self.outcomes))
+
+    @property
+    def failed(self) -> tuple[NumberOutcome, ...]:
+        """The outcomes that are not ok."""
+        return tuple(outcome for outcome in self.outcomes if not outcome.ok)
+
+    @property
+    def succeeded(self) -> tuple[NumberOutcome, ...]:
+        """The outcomes that are ok."""
+        return tuple(outcome for outcome in self.outcomes if outcome.ok)
+
+    def __len__(self) -> int:
+        return len(self.outcomes)
+
+    def __iter__(self) -> Iterator[NumberOutcome]:
+        return iter(self.outcomes)
+
+    def __contains__(self, number: object) -> bool:
+        return isinstance(number, str) and _index_key(number) in self._index
+
+    def __getitem__(self, number: str) -> NumberOutcome:
+        """The outcome of ``number``, written in any form ``normalize_number`` accepts."""
+        try:
+            return self._index[_index_key(number)]
+        except KeyError:
+            raise KeyError(f"no outcome for {number!r} in this report") from None
+
+    def get(self, number: str) -> NumberOutcome | None:
+        try:
+            return self[number]
+        except KeyError:
+            return None
+
+    def summary(self) -> str:
+        """A short human text: counts by kind, requests, time, and why it stopped."""
+        total = len(self.outcomes)
+        ok = sum(1 for outcome in self.outcomes if outcome.ok)
+        parts = ", ".join(f"{count} {kind}" for kind, count in sorted(self.counts.items()))
+        text = (
+            f"{self.action} {self.campaign_id}: {total} numbers, {ok} ok, {total - ok} not ok"
+            f" ({parts or 'nothing to do'}); {self.requests} requests in {self.elapsed:.2f} s"
+        )
+        if self.duplicates:
+            text += f"; {self.duplicates} duplicate entries skipped"
+        if self.stopped_reason:
+            text += f"; stopped: {self.stopped_reason}"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as plain data (what :meth:`to_json` writes)."""
+        return {
+            "action": self.action,
+            "campaign_id": self.campaign_id,
+            "ok": self.ok,
+            "counts": self.counts,
+            "stopped_reason": self.stopped_reason,
+            "elapsed": round(self.elapsed, 6),
+            "requests": self.requests,
+            "duplicates": self.duplicates,
+            "outcomes": [converter.unstructure(outcome) for outcome in self.outcomes],
+        }
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def to_csv(self) -> str:
+        """One header row, then one row per outcome."""
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n")
+        writer.writeheader()
+        for outcome in self.outcomes:
+            row = converter.unstructure(outcome)
+            writer.writerow({key: "" if row[key] is None else row[key] for key in CSV_FIELDS})
+        return buffer.getvalue()
+
+    @classmethod
+    def from_outcomes(
+        cls, outcomes: Iterable[NumberOutcome], **fields: Any
+    ) -> BulkReport:  # pragma: no cover - trivial
+        return cls(outcomes=tuple(outcomes), **fields)
+
+
+CSV_FIELDS = [field.name for field in attrs.fields(NumberOutcome)]
