@@ -16,8 +16,9 @@ both its ``strict`` and ``auto`` modes::
 To start it with other options, override the ``fake_plivo_options`` fixture (a dict of
 :class:`FakePlivo` keyword arguments) in a ``conftest.py`` or a test module.
 
-pytest loads this module before coverage measurement starts, so it imports nothing but
-pytest and pytest-asyncio at import time; the fake server is imported when first used.
+pytest loads this module before coverage measurement starts, so it lives outside the
+package and imports nothing but pytest and pytest-asyncio at import time; the fake server
+(and with it the package) is imported when the fixture is first used.
 """
 
 from __future__ import annotations
