@@ -272,6 +272,17 @@ class FakePlivo:
     - ``record_requests``: keep :attr:`requests` (turn off for very long benchmarks).
     - ``clock``: the monotonic clock of the state machine and the rate limit (tests can
       pass a fake one to move time without sleeping).
+
+    What tests can look at: :attr:`requests` (a :class:`RecordedRequest` per request, in
+    the order their answers were decided), :attr:`count_by_status`, :attr:`in_flight`,
+    :attr:`max_concurrency` (the most requests in flight at once; at zero latency requests
+    rarely overlap, so give some ``latency`` or :meth:`pause` to measure a client's
+    concurrency), :attr:`campaigns` and :meth:`numbers`, :attr:`callbacks_sent`. Setting
+    :attr:`down` to True makes every request's connection close with no answer.
+
+    Note that aiohttp's client silently sends an idempotent request (GET, DELETE) once more
+    when a kept-alive connection is closed without an answer, so a dropped GET may show up
+    twice in :attr:`requests`.
     """
 
     def __init__(
