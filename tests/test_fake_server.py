@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import socket
 from collections.abc import AsyncIterator, Mapping
@@ -141,6 +142,9 @@ def test_default_auth_id_looks_like_a_main_account_id() -> None:
     [
         {"latency": -1},
         {"latency": (2, 1)},
+        {"complete_after": -1},
+        {"max_numbers_per_request": 0},
+        {"retry_after": -1},
         {"complete_after_polls": -1},
         {"page_cap": 0},
         {"rate_limit": 0},
@@ -154,6 +158,11 @@ def test_default_auth_id_looks_like_a_main_account_id() -> None:
 def test_nonsense_options_are_refused(options: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         FakePlivo(**options)
+
+
+def test_base_url_needs_a_started_server() -> None:
+    with pytest.raises(RuntimeError):
+        _ = FakePlivo().base_url
 
 
 async def test_base_url_is_the_origin_on_localhost() -> None:
@@ -515,6 +524,13 @@ async def test_unlink_refuses_a_bad_callback_method() -> None:
     assert answer.status == 400
 
 
+async def test_unlink_with_a_body_that_is_not_json_gets_400() -> None:
+    async with serving() as api:
+        api.fake.set_status(CAMPAIGN, N1, "COMPLETED")
+        answer = await api.request("DELETE", api.url(number=N1), data=b"nope")
+    assert answer.status == 400
+
+
 async def test_unlink_twice_while_processing_is_accepted_once() -> None:
     async with serving(complete_after_polls=1) as api:
         fake = api.fake
@@ -834,6 +850,32 @@ async def test_unauthenticated_requests_do_not_consume_queued_faults() -> None:
     assert faulted.status == 500
 
 
+async def test_enqueued_fault_body_may_carry_a_retry_after() -> None:
+    async with serving() as api:
+        api.fake.enqueue_fault(429, body="slow down", content_type="text/plain", retry_after=3)
+        auth = basic_auth_header(api.fake.auth_id, api.fake.auth_token)
+        async with api.session.get(api.url(), headers={"Authorization": auth}) as response:
+            text = await response.text()
+    assert response.status == 429
+    assert response.headers["Retry-After"] == "3"
+    assert text == "slow down"
+
+
+@pytest.mark.parametrize(("status", "text"), [(418, "I'm a Teapot"), (599, "error")])
+async def test_fault_with_an_unusual_status_still_answers_json(status: int, text: str) -> None:
+    async with serving() as api:
+        api.fake.enqueue_fault(status)
+        answer = await api.list()
+    assert answer.status == status
+    assert answer.body["error"] == text
+
+
+async def test_too_large_body_gets_413() -> None:
+    async with serving() as api:
+        answer = await api.request("POST", api.url(), data=io.BytesIO(b"x" * (1024**2 + 1)))
+    assert answer.status == 413
+
+
 def test_enqueue_fault_needs_a_positive_count() -> None:
     with pytest.raises(ValueError):
         FakePlivo().enqueue_fault(500, count=0)
@@ -926,6 +968,16 @@ async def test_start_twice_is_an_error() -> None:
     async with FakePlivo() as fake:
         with pytest.raises(RuntimeError):
             await fake.start()
+
+
+async def test_serve_forever_starts_a_stopped_server_and_stops_it_when_cancelled() -> None:
+    fake = FakePlivo()
+    task = asyncio.create_task(fake.serve_forever())
+    await until(lambda: fake.running)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not fake.running
 
 
 async def test_serve_runs_until_cancelled() -> None:
@@ -1044,6 +1096,30 @@ async def test_unreachable_callback_target_is_recorded_not_raised() -> None:
         assert sent.status is None
         assert sent.error
         assert (await api.list()).status == 200
+
+
+async def test_callback_due_while_stopped_is_recorded_not_sent() -> None:
+    async with serving(complete_after_polls=1) as api:
+        fake = api.fake
+        await api.link(N1, url="http://127.0.0.1:9/cb")
+        await api.list()
+    assert fake.numbers(CAMPAIGN) == {N1: "COMPLETED"}
+    (sent,) = fake.callbacks_sent
+    assert sent.status is None
+    assert sent.error == "fake server not running"
+
+
+async def test_pending_callback_timers_are_cancelled_on_stop_and_rearmed_on_start() -> None:
+    clock = Clock()
+    async with serving(complete_after=60, complete_after_polls=0, clock=clock) as api:
+        fake = api.fake
+        await api.link(N1, url="http://127.0.0.1:9/cb")
+        await fake.stop()
+        assert fake.campaigns[CAMPAIGN].pending[N1].timer is None
+        await fake.start()
+        assert fake.campaigns[CAMPAIGN].pending[N1].timer is not None
+        fake.set_status(CAMPAIGN, N1, "COMPLETED")
+        assert fake.campaigns[CAMPAIGN].pending == {}
 
 
 async def test_no_callbacks_when_turned_off() -> None:
