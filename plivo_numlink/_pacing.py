@@ -6,12 +6,17 @@ throttles (429), the rate is cut multiplicatively (x0.7, as botocore's adaptive 
 most once per cool-down, and every request waits out a ``Retry-After`` the server gave. On
 success it grows back additively, by ``recovery`` of the configured rate per second, so a
 session that starts too fast settles just under the server's limit instead of hammering it.
+
+Only throttling that is a real share of recent answers (``threshold`` of the last
+``window`` answers) slows the session down: an isolated 429 among many successes (a blip
+at the server) is retried on its own without costing the whole session its pace.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 
 __all__ = ["AdaptiveRateLimiter"]
@@ -26,6 +31,10 @@ class AdaptiveRateLimiter:
     decrease = 0.7
     #: Fraction of the configured rate regained per second of unthrottled traffic.
     recovery = 0.05
+    #: How many recent answers the throttle share is measured over.
+    window = 100
+    #: Share of recent answers that must be 429 for the limiter to slow down.
+    threshold = 0.05
 
     def __init__(
         self,
@@ -46,6 +55,8 @@ class AdaptiveRateLimiter:
         self._paused_until = 0.0
         self._cooldown_until = 0.0
         self._last_growth = clock()
+        self._recent: deque[bool] = deque(maxlen=self.window)
+        self._recent_throttles = 0
         self.throttles = 0
 
     def __repr__(self) -> str:
@@ -64,10 +75,26 @@ class AdaptiveRateLimiter:
         if delay > 0:
             await self._sleep(delay)
 
+    def _record(self, throttled: bool) -> None:
+        recent = self._recent
+        if len(recent) == recent.maxlen and recent[0]:
+            self._recent_throttles -= 1
+        recent.append(throttled)
+        if throttled:
+            self._recent_throttles += 1
+
+    @property
+    def throttle_share(self) -> float:
+        """The share of 429 answers among the last ``window`` answers."""
+        return self._recent_throttles / len(self._recent) if self._recent else 0.0
+
     def on_throttle(self, retry_after: float | None = None) -> None:
         """The server answered 429: slow down, and pause everyone for ``retry_after``."""
         now = self._clock()
         self.throttles += 1
+        self._record(True)
+        if self.throttle_share < self.threshold:
+            return
         if retry_after is not None and retry_after > 0:
             self._paused_until = max(self._paused_until, now + retry_after)
         # Requests already in flight when the first 429 came were sent at the old rate and
@@ -81,6 +108,7 @@ class AdaptiveRateLimiter:
 
     def on_success(self) -> None:
         """A request went through unthrottled: regain some of the configured rate."""
+        self._record(False)
         if self.rate >= self.max_rate:
             return
         now = self._clock()

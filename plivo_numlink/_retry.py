@@ -76,7 +76,9 @@ class RetryPolicy:
     ``RetryPolicy(attempts=1)`` turns retries off.
     """
 
-    attempts: int = attrs.field(default=4, validator=_positive_int)
+    # Six tries: a request facing 8% transient faults then fails for good once in four
+    # million, and the waits before giving up add up to at most 15.5 s.
+    attempts: int = attrs.field(default=6, validator=_positive_int)
     wait_initial: float = attrs.field(default=0.5, validator=_non_negative)
     wait_max: float = attrs.field(default=8.0, validator=_non_negative)
     max_retry_after: float = attrs.field(default=60.0, validator=_non_negative)
