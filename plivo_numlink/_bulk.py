@@ -27,7 +27,14 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Sequence,
+)
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -132,7 +139,14 @@ class BulkRun:
     Iterate it once (``async for outcome in run``); then :meth:`report` gives the outcomes
     in input order. If the iteration is abandoned or cancelled, :meth:`report` still
     accounts for every number read so far: those never sent as not attempted, those in
-    flight as errors ("interrupted").
+    flight as errors ("interrupted"). To leave the loop early, use the run as an async
+    context manager (or call :meth:`aclose`), so that nothing keeps running behind you::
+
+        async with session.iter_link("CUOGHIN", numbers) as run:
+            async for outcome in run:
+                if enough:
+                    break
+        report = run.report()
     """
 
     def __init__(
@@ -179,6 +193,7 @@ class BulkRun:
         self._started: float | None = None
         self._finished: float | None = None
         self._iterated = False
+        self._generator: AsyncGenerator[NumberOutcome, None] | None = None
 
     # -- public ---------------------------------------------------------------------------
 
@@ -199,7 +214,25 @@ class BulkRun:
         if self._iterated:
             raise RuntimeError("a BulkRun can be iterated only once")
         self._iterated = True
-        return self._run()
+        self._generator = self._run()
+        return self._generator
+
+    async def aclose(self) -> None:
+        """Stop the job now: cancel what is in flight and wait until nothing is left.
+
+        Needed after leaving an ``async for`` early (``break``); the context manager form
+        (``async with session.iter_link(...) as run:``) does it for you.
+        """
+        if self._generator is not None:
+            await self._generator.aclose()
+        if self._finished is None:
+            self._finished = time.monotonic()
+
+    async def __aenter__(self) -> BulkRun:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
     def report(self) -> BulkReport:
         """The outcomes in input order, one per distinct input entry read so far."""
@@ -229,7 +262,7 @@ class BulkRun:
 
     # -- the pool -------------------------------------------------------------------------
 
-    async def _run(self) -> AsyncIterator[NumberOutcome]:
+    async def _run(self) -> AsyncGenerator[NumberOutcome, None]:
         self._started = time.monotonic()
         workers_count = self._session.concurrency
         queue: asyncio.Queue[list[NumberOutcome] | None] = asyncio.Queue(2 * workers_count)
