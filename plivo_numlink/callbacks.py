@@ -58,6 +58,7 @@ from urllib.parse import parse_qs, parse_qsl, urlparse, urlunparse
 import attrs
 from aiohttp import web
 
+from ._log import register_secret
 from ._numbers import try_normalize_number
 
 __all__ = [
@@ -607,6 +608,8 @@ class CallbackReceiver:
             raise ValueError(f"max_nonces must be at least 1, not {max_nonces!r}")
         self._on_event = on_event
         self._tokens = tokens
+        for token in tokens:  # masked in any record on the plivo_numlink logger
+            register_secret(token)
         self._public_url = public_url
         self._max_body_size = max_body_size
         self._replay_window = replay_window
