@@ -29,6 +29,7 @@ __all__ = [
     "DEFAULT_RETRY",
     "RETRYABLE_STATUSES",
     "RetryPolicy",
+    "RetryQuota",
     "backoff_delay",
     "is_retryable",
     "is_retryable_status",
@@ -175,3 +176,41 @@ def retry_delay(
     if isinstance(exc, APIStatusError) and exc.retry_after is not None:
         return min(exc.retry_after, policy.max_retry_after)
     return backoff_delay(retry_number, policy, rand=rand)
+
+
+class RetryQuota:
+    """A budget of retries shared by all requests of a session (botocore's retry quota).
+
+    Each retry after a server fault or a transport failure spends ``retry_cost`` tokens;
+    each success gives back ``refund``. When the tokens run out, failures are no longer
+    retried until successes have refilled them, so a server that fails everything sees
+    about ``capacity / retry_cost`` retries in all instead of ``attempts`` times every
+    request. Retries after 429 cost nothing: throttling is the rate limiter's business.
+    """
+
+    def __init__(self, capacity: int = 500, *, retry_cost: int = 5, refund: int = 1) -> None:
+        self.capacity = capacity
+        self.retry_cost = retry_cost
+        self.refund_amount = refund
+        self.available = capacity
+
+    def __repr__(self) -> str:
+        return f"RetryQuota(available={self.available}/{self.capacity})"
+
+    def cost(self, exc: BaseException) -> int:
+        if isinstance(exc, APIStatusError) and exc.status_code == 429:
+            return 0
+        return self.retry_cost
+
+    def try_spend(self, exc: BaseException) -> bool:
+        """Take the cost of retrying after ``exc``; False when the budget cannot pay it."""
+        cost = self.cost(exc)
+        if cost > self.available:
+            return False
+        self.available -= cost
+        return True
+
+    def refund(self) -> None:
+        """A request succeeded: give some tokens back."""
+        if self.available < self.capacity:
+            self.available = min(self.capacity, self.available + self.refund_amount)

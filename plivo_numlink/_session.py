@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 import attrs
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt
 
 from . import _bulk, _sansio
 from ._bulk import BulkRun
@@ -37,7 +37,14 @@ from ._models import CampaignNumbers, LinkAck, NumberStatus
 from ._numbers import normalize_number, validate_callback, validate_campaign_id
 from ._pacing import AdaptiveRateLimiter
 from ._report import BulkReport, NumberOutcome
-from ._retry import DEFAULT_RETRY, RetryPolicy, is_retryable, retry_delay
+from ._retry import (
+    DEFAULT_RETRY,
+    RetryPolicy,
+    RetryQuota,
+    is_retryable,
+    is_retryable_status,
+    retry_delay,
+)
 from ._sansio import CallStats
 
 __all__ = [
@@ -169,6 +176,8 @@ class NumLinkSession:
             if rate_limit is not None
             else None
         )
+        #: Retries shared by every request of the session (see RetryQuota).
+        self.retry_quota = RetryQuota()
         self._http = http_session
         self._owns_http = http_session is None
         self._closed = False
@@ -306,6 +315,8 @@ class NumLinkSession:
                     method=method,
                     path=template,
                 ) from exc
+        if not is_retryable_status(status):  # the server is healthy, whatever it said
+            self.retry_quota.refund()
         if 200 <= status < 300:
             if self._limiter is not None:
                 self._limiter.on_success()
@@ -314,6 +325,20 @@ class NumLinkSession:
         if status == 429 and self._limiter is not None:
             self._limiter.on_throttle(error.retry_after)
         raise error
+
+    def _should_retry(self, state: RetryCallState, policy: RetryPolicy) -> bool:
+        outcome = state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        if exc is None or not is_retryable(exc, policy):
+            return False
+        if state.attempt_number >= policy.attempts:
+            return False  # tenacity's stop would end it anyway: spend nothing
+        if self.retry_quota.try_spend(exc):
+            return True
+        logger.warning(
+            "not retrying: the session's retry quota is spent (the server keeps failing)"
+        )
+        return False
 
     def _before_sleep(self, state: RetryCallState) -> None:
         outcome = state.outcome
@@ -357,7 +382,7 @@ class NumLinkSession:
 
         retrying = AsyncRetrying(
             stop=stop_after_attempt(policy.attempts),
-            retry=retry_if_exception(lambda exc: is_retryable(exc, policy)),
+            retry=lambda state: self._should_retry(state, policy),
             wait=lambda state: retry_delay(
                 state.outcome.exception() if state.outcome is not None else None,
                 state.attempt_number,
