@@ -164,4 +164,10 @@ def parse_success(status: int, text: str, cls: type[T]) -> T:
             status_code=status,
             text=text,
         ) from None
+    except RecursionError:  # nesting deeper than the parser's recursion limit
+        raise ResponseFormatError(
+            f"body is not JSON (nested too deeply) where {cls.__name__} was expected",
+            status_code=status,
+            text=text,
+        ) from None
     return structure_body(data, cls, status_code=status, text=text)
