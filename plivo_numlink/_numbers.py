@@ -97,7 +97,11 @@ def validate_callback(url: str | None, method: str | None) -> dict[str, str]:
     if url is not None:
         if not isinstance(url, str):
             raise ValueError(f"url must be a string, not {type(url).__name__}")
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018  (raises ValueError for a port that is not 0-65535)
+        except ValueError:
+            raise ValueError(f"url {_shorten(url)!r} is not a valid URL") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"url {_shorten(url)!r} is not an absolute http(s) URL")
         if any(ch.isspace() or ord(ch) < 32 for ch in url):

@@ -75,13 +75,20 @@ def validate_base_url(base_url: object) -> str:
     """An absolute http(s) origin, optionally with a path prefix; no query or fragment."""
     if not isinstance(base_url, str):
         raise ValueError(f"base_url must be a string, not {type(base_url).__name__}")
-    parts = urlsplit(base_url)
+    # The URL may carry a password (even the auth token): never repeat it in a message.
+    shown = re.sub(r"(?<=//)[^/?#]*@", "***@", base_url)
+    try:
+        parts = urlsplit(base_url)
+        # A bad port or IPv6 literal must fail here, not as a TransportError on every request.
+        parts.port  # noqa: B018
+    except ValueError:
+        raise ValueError(f"base_url {shown!r} is not a valid URL") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(
-            f"base_url {base_url!r} is not an absolute http(s) URL such as {DEFAULT_BASE_URL!r}"
+            f"base_url {shown!r} is not an absolute http(s) URL such as {DEFAULT_BASE_URL!r}"
         )
     if parts.query or parts.fragment or parts.username or parts.password:
-        raise ValueError(f"base_url {base_url!r} must not carry credentials, a query or fragment")
+        raise ValueError(f"base_url {shown!r} must not carry credentials, a query or fragment")
     return base_url.rstrip("/")
 
 
