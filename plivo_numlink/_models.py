@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import attrs
 import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
+from cattrs.v import format_exception
 
 from ._errors import ResponseFormatError
 
@@ -143,7 +144,13 @@ def _make_converter() -> cattrs.Converter:
             return ()
         if not isinstance(value, list):
             raise TypeError(f"expected a list, got {type(value).__name__}")
-        return tuple(structure_status(item, NumberStatus) for item in value)
+        entries = []
+        for index, item in enumerate(value):
+            try:
+                entries.append(structure_status(item, NumberStatus))
+            except TypeError as exc:
+                raise TypeError(f"item {index}: {exc}") from None
+        return tuple(entries)
 
     conv.register_structure_hook_func(lambda t: t == tuple[NumberStatus, ...], structure_numbers)
     conv.register_unstructure_hook(LinkStatus, lambda status: status.value)
@@ -154,10 +161,18 @@ def _make_converter() -> cattrs.Converter:
 converter = _make_converter()
 
 
+def _format_exception(exc: BaseException, type_: type | None) -> str:
+    # Our structure hooks raise TypeErrors that say exactly what was wrong ("item 1:
+    # 'status' must be a string, got int"); cattrs' default text would only name the type.
+    if isinstance(exc, TypeError) and exc.args:
+        return str(exc)
+    return format_exception(exc, type_)
+
+
 def _describe(exc: BaseException) -> str:
     """A short text naming the bad field of a cattrs validation error."""
     if isinstance(exc, ClassValidationError):
-        notes = cattrs.transform_error(exc)
+        notes = cattrs.transform_error(exc, format_exception=_format_exception)
         return "; ".join(notes)
     if isinstance(exc, ForbiddenExtraKeysError):  # pragma: no cover - extra keys are allowed
         return str(exc)
