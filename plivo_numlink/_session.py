@@ -323,7 +323,12 @@ class NumLinkSession:
             return Answer(status=status, text=text, attempts=1)
         error = _sansio.error_from_response(status, headers, text, method=method, path=template)
         if status == 429 and self._limiter is not None:
-            self._limiter.on_throttle(error.retry_after)
+            # A Retry-After over max_retry_after is not slept (the error is raised instead):
+            # the limiter must not make every later request of the session sit it out.
+            pause = error.retry_after
+            if pause is not None:
+                pause = min(pause, self._retry.max_retry_after)
+            self._limiter.on_throttle(pause)
         raise error
 
     def _should_retry(self, state: RetryCallState, policy: RetryPolicy) -> bool:
