@@ -34,7 +34,12 @@ from ._errors import (
 )
 from ._log import logger, register_secret
 from ._models import CampaignNumbers, LinkAck, NumberStatus
-from ._numbers import normalize_number, validate_callback, validate_campaign_id
+from ._numbers import (
+    normalize_number,
+    try_normalize_number,
+    validate_callback,
+    validate_campaign_id,
+)
 from ._pacing import AdaptiveRateLimiter
 from ._report import BulkReport, NumberOutcome
 from ._retry import (
@@ -484,8 +489,11 @@ class NumLinkSession:
         for entry in campaign.phone_numbers:
             if entry.number == normalized:
                 return entry
-        if len(campaign.phone_numbers) == 1:
-            return campaign.phone_numbers[0]
+        # The server may write the number another way (``+1...``, no country code); never
+        # take another number's status for the one asked about.
+        for entry in campaign.phone_numbers:
+            if try_normalize_number(entry.number)[0] == normalized:
+                return attrs.evolve(entry, number=normalized)
         raise ResponseFormatError(
             f"the answer lists no status for {normalized}",
             status_code=answer.status,
@@ -512,6 +520,8 @@ class NumLinkSession:
         through and one that ignores paging does not cause a loop.
         """
         path = self._campaign(campaign_id)
+        if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
+            raise ValueError(f"page_size must be an integer >= 1, not {page_size!r}")
         offset = 0
         longest = 0
         seen: set[str] = set()
