@@ -63,7 +63,7 @@ def test_retry_policy_defaults() -> None:
 
 
 def test_default_retry_is_the_default_policy() -> None:
-    assert DEFAULT_RETRY == RetryPolicy()
+    assert RetryPolicy() == DEFAULT_RETRY
 
 
 @pytest.mark.parametrize(("attempts", "retries"), [(1, 0), (2, 1), (4, 3)])
@@ -220,7 +220,9 @@ def test_is_retryable(exc: BaseException, retryable: bool) -> None:
         pytest.param({"retry-after-ms": "junk", "retry-after": "9"}, 9.0, id="bad-ms-falls-back"),
         pytest.param({"retry-after-ms": "nan", "retry-after": "9"}, 9.0, id="nan-ms-falls-back"),
         pytest.param({"retry-after-ms": "inf", "retry-after": "9"}, 9.0, id="inf-ms-falls-back"),
-        pytest.param({"retry-after-ms": "-5", "retry-after": "9"}, 9.0, id="negative-ms-falls-back"),
+        pytest.param(
+            {"retry-after-ms": "-5", "retry-after": "9"}, 9.0, id="negative-ms-falls-back"
+        ),
         pytest.param({"retry-after-ms": "", "retry-after": "9"}, 9.0, id="empty-ms-falls-back"),
         pytest.param({"retry-after-ms": "junk"}, None, id="bad-ms-alone"),
     ],
