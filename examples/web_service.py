@@ -171,6 +171,9 @@ def make_app(settings: Settings) -> web.Application:
     return app
 
 
+WHY_FAKE = "for the real API: set PLIVO_AUTH_ID and PLIVO_AUTH_TOKEN, no --fake"
+
+
 def use_fake(force: bool) -> bool:
     if force or os.environ.get("PLIVO_NUMLINK_USE_FAKE") == "1":
         return True
@@ -187,7 +190,7 @@ async def serve(args: argparse.Namespace) -> None:
             # complete_after_polls=0: each link completes on its own, and the fake calls back.
             fake = FakePlivo(complete_after=1.0, complete_after_polls=0)
             await stack.enter_async_context(fake)
-            print(f"using the embedded fake Plivo at {fake.base_url} (campaign CUOGHIN)")
+            print(f"using the embedded fake Plivo at {fake.base_url} ({WHY_FAKE})")
             settings = Settings(fake.auth_id, fake.auth_token, fake.base_url, args.callback_url)
         else:
             settings = Settings(
