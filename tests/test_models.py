@@ -275,6 +275,26 @@ def test_a_malformed_body_error_chains_the_validation_error() -> None:
     assert info.value.__cause__ is not None
 
 
+def test_the_converter_refuses_a_non_string_where_text_is_required() -> None:
+    assert converter.structure("x", str) == "x"
+    with pytest.raises(TypeError, match="expected a string, got int"):
+        converter.structure(5, str)
+
+
+def test_a_missing_required_field_is_named_in_the_error() -> None:
+    @attrs.frozen
+    class Needs:
+        api_id: str
+
+    with pytest.raises(ResponseFormatError, match=r"required field missing @ \$\.api_id"):
+        build({}, Needs)
+
+
+def test_a_bad_number_entry_on_its_own_is_named_in_the_error() -> None:
+    with pytest.raises(ResponseFormatError, match="'status' must be a string, got int"):
+        build({"number": "12125557777", "status": 1}, NumberStatus)
+
+
 def test_every_bad_field_is_reported_not_just_the_first() -> None:
     with pytest.raises(ResponseFormatError) as info:
         build({"campaign_id": 7, "usecase": []}, CampaignNumbers)

@@ -235,6 +235,52 @@ def test_a_pause_ends_when_its_time_has_passed(fake_time: FakeTime) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# Only a real share of 429s slows down
+
+
+def answers(pacer: AdaptiveRateLimiter, successes: int) -> None:
+    for _ in range(successes):
+        pacer.on_success()
+
+
+def test_an_isolated_429_among_many_successes_does_not_slow_down(fake_time: FakeTime) -> None:
+    pacer = limiter(fake_time, 10)
+    answers(pacer, 99)
+    pacer.on_throttle(retry_after=5.0)
+    assert pacer.rate == 10.0
+    assert pacer.reserve() == 0.0  # no pause either
+
+
+def test_429s_reaching_five_percent_of_recent_answers_slow_down(fake_time: FakeTime) -> None:
+    pacer = limiter(fake_time, 10)
+    answers(pacer, 95)
+    for _ in range(4):
+        pacer.on_throttle()
+    assert pacer.rate == 10.0
+    pacer.on_throttle()  # 5 of the last 100
+    assert pacer.rate == pytest.approx(7.0)
+
+
+def test_throttle_share_counts_only_the_last_hundred_answers(fake_time: FakeTime) -> None:
+    pacer = limiter(fake_time, 10)
+    for _ in range(10):
+        pacer.on_throttle()
+    answers(pacer, 100)  # the 429s have left the window
+    assert pacer.throttle_share == 0.0
+
+
+def test_throttle_share_is_zero_before_any_answer(fake_time: FakeTime) -> None:
+    assert limiter(fake_time, 10).throttle_share == 0.0
+
+
+def test_throttle_share_is_the_share_of_429s_in_the_window(fake_time: FakeTime) -> None:
+    pacer = limiter(fake_time, 10)
+    answers(pacer, 3)
+    pacer.on_throttle()
+    assert pacer.throttle_share == 0.25
+
+
+# ---------------------------------------------------------------------------------------------
 # Recovery
 
 

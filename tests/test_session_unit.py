@@ -39,7 +39,7 @@ from plivo_numlink import (
     TransportError,
 )
 from plivo_numlink._log import RedactingFilter, register_secret
-from plivo_numlink._sansio import CAMPAIGN_TEMPLATE, NUMBER_TEMPLATE, user_agent
+from plivo_numlink._sansio import CAMPAIGN_TEMPLATE, NUMBER_TEMPLATE, CallStats, user_agent
 from plivo_numlink._session import DEFAULT_RATE_LIMIT, LIST_PAGE_SIZE, _short_reason
 
 BASE = "https://api.plivo.com"
@@ -315,6 +315,34 @@ async def test_every_call_on_a_closed_session_raises_session_closed_error(
     await session.close()
     with pytest.raises(SessionClosedError):
         await call(session)
+
+
+async def invoke(call: Callable[[NumLinkSession], Any], session: NumLinkSession) -> Any:
+    """Call, and await the result when it is a coroutine (iter_* return a run object)."""
+    result = call(session)
+    return await result if asyncio.iscoroutine(result) else result
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda s: s.iter_link(CAMPAIGN, [NUMBER]),
+        lambda s: s.iter_unlink(CAMPAIGN, [NUMBER]),
+        lambda s: s.link_many(CAMPAIGN, [NUMBER]),
+        lambda s: s.unlink_many(CAMPAIGN, [NUMBER]),
+        lambda s: s.wait_for_numbers(CAMPAIGN, [NUMBER]),
+        lambda s: s.sync(CAMPAIGN, [NUMBER]),
+    ],
+    ids=["iter_link", "iter_unlink", "link_many", "unlink_many", "wait_for_numbers", "sync"],
+)
+async def test_every_bulk_call_on_a_closed_session_raises_session_closed_error(
+    mock_api: Any, call: Callable[[NumLinkSession], Any]
+) -> None:
+    session = NumLinkSession(AUTH_ID, AUTH_TOKEN)
+    await session.close()
+    with pytest.raises(SessionClosedError):
+        await invoke(call, session)
+    assert sent_count(mock_api) == 0
 
 
 async def test_session_closed_error_is_a_plivo_error_and_a_runtime_error() -> None:
@@ -1101,6 +1129,82 @@ async def test_a_session_closed_while_backing_off_stops_retrying(
     with pytest.raises(SessionClosedError):
         await session.get_number(CAMPAIGN, NUMBER)
     assert sent_count(mock_api) == 1
+
+
+async def test_a_spent_retry_quota_stops_retrying_and_says_so(
+    make_session: SessionFactory, mock_api: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="plivo_numlink")
+    mock_api.get(number_url(), status=503, repeat=True)
+    session = make_session()
+    session.retry_quota.available = 0
+    with pytest.raises(ServerError):
+        await session.get_number(CAMPAIGN, NUMBER)
+    assert sent_count(mock_api) == 1
+    assert any("retry quota is spent" in r.getMessage() for r in caplog.records)
+
+
+async def test_retries_after_a_429_cost_no_retry_quota(
+    make_session: SessionFactory, mock_api: Any
+) -> None:
+    mock_api.get(number_url(), status=429)
+    mock_api.get(number_url(), payload=numbers_body(NUMBER))
+    session = make_session()
+    session.retry_quota.available = 0
+    assert (await session.get_number(CAMPAIGN, NUMBER)).number == NUMBER
+
+
+# =============================================================================================
+# The machinery the bulk layer builds on
+
+
+async def test_link_many_sends_through_the_session_and_counts_attempts(
+    make_session: SessionFactory, mock_api: Any
+) -> None:
+    mock_api.post(CAMPAIGN_URL, status=503)
+    mock_api.post(CAMPAIGN_URL, payload=ACK)
+    report = await make_session().link_many(CAMPAIGN, ["+1 212 555 7777"])
+    [outcome] = report.outcomes
+    assert (outcome.number, outcome.ok, outcome.attempts) == (NUMBER, True, 2)
+    assert sent(mock_api)[0][2]["json"] == {"numbers": [NUMBER]}
+
+
+async def test_unlink_many_sends_through_the_session(
+    make_session: SessionFactory, mock_api: Any
+) -> None:
+    mock_api.delete(number_url(), payload=ACK)
+    report = await make_session().unlink_many(CAMPAIGN, [NUMBER])
+    assert report.ok
+    assert [(m, u) for m, u, _ in sent(mock_api)] == [("DELETE", number_url())]
+
+
+async def test_a_gate_that_refuses_stops_the_attempt_before_sending(
+    make_session: SessionFactory, mock_api: Any
+) -> None:
+    class Stopped(Exception):
+        pass
+
+    def gate() -> None:
+        raise Stopped
+
+    session = make_session()
+    with pytest.raises(Stopped):
+        await session._request("GET", NUMBER_TEMPLATE, number_url()[len(BASE) :], gate=gate)
+    assert sent_count(mock_api) == 0
+    assert session.requests_sent == 0
+
+
+async def test_call_stats_count_every_attempt_of_a_call(
+    make_session: SessionFactory, mock_api: Any
+) -> None:
+    mock_api.get(number_url(), exception=aiohttp.ClientConnectionError())
+    mock_api.get(number_url(), status=500)
+    mock_api.get(number_url(), payload=numbers_body(NUMBER))
+    stats = CallStats()
+    answer = await make_session()._request(
+        "GET", NUMBER_TEMPLATE, number_url()[len(BASE) :], stats=stats
+    )
+    assert (stats.attempts, answer.attempts) == (3, 3)
 
 
 # =============================================================================================
