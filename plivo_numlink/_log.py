@@ -38,7 +38,14 @@ class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not _secrets:
             return True
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except Exception:
+            # A format string that does not fit its arguments: a filter must not make the
+            # logging call raise, and the handler's error report would print the arguments
+            # unredacted. Keep both, as plain text.
+            message = f"{record.msg} {record.args!r}"
+            record.msg, record.args = message, None
         redacted = _redact(message)
         if redacted != message:
             record.msg = redacted
