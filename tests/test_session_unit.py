@@ -1442,6 +1442,24 @@ def test_a_logged_exception_without_secrets_is_left_alone(
     assert record.exc_info is not None
 
 
+def test_a_format_mistake_on_the_library_logger_does_not_raise(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    NumLinkSession(AUTH_ID, AUTH_TOKEN)
+    caplog.set_level(logging.DEBUG, logger="plivo_numlink")
+    logging.getLogger("plivo_numlink").warning("%d numbers", "many")
+    [record] = caplog.records
+    assert "%d numbers" in record.getMessage()
+    assert "many" in record.getMessage()
+
+
+def test_a_format_mistake_does_not_leak_the_token(caplog: pytest.LogCaptureFixture) -> None:
+    NumLinkSession(AUTH_ID, AUTH_TOKEN)
+    caplog.set_level(logging.DEBUG, logger="plivo_numlink")
+    logging.getLogger("plivo_numlink").warning("%d tries with %s", "x", AUTH_TOKEN)
+    assert AUTH_TOKEN not in all_log_text(caplog)
+
+
 def test_the_filter_masks_every_registered_secret() -> None:
     register_secret("first-secret-value")
     register_secret("second-secret-value")
