@@ -47,12 +47,17 @@ def try_normalize_number(raw: object) -> tuple[str | None, str | None]:
     text = raw.strip()
     if not text:
         return None, "number is empty"
-    if text.startswith("+"):
+    international = text.startswith("+")
+    if international:
         text = text[1:]
     digits = _SEPARATORS.sub("", text)
     # ``str.isdigit`` accepts other scripts' digits; only ASCII ones may reach the wire.
     if not digits.isascii() or not digits.isdigit():
         return None, f"number {_shorten(raw)!r} contains characters other than digits"
+    if international and not digits.startswith("1"):
+        # "+" announces a country code: "+46 8 523 4567" is a Swedish number that merely
+        # looks like a US one without it, and must not be linked as one.
+        return None, f"number {_shorten(raw)!r} is not a US number (it must start with +1)"
     match = _NANP.fullmatch(digits)
     if match is None:
         return None, (
