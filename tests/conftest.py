@@ -6,6 +6,7 @@ their own rather than changing another block's.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
@@ -145,12 +146,16 @@ class _NoStreamWriter:
     output_size = 0
 
 
+_NEEDS_STREAM_WRITER = "stream_writer" in inspect.signature(ClientResponse.__init__).parameters
+
+
 class CompatClientResponse(ClientResponse):
     """aioresponses 0.7.9 builds responses without the ``stream_writer`` argument that
     aiohttp >= 3.12 requires; supply a stand-in (the request is already "sent")."""
 
     def __init__(self, method: str, url: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("stream_writer", _NoStreamWriter())
+        if _NEEDS_STREAM_WRITER:
+            kwargs.setdefault("stream_writer", _NoStreamWriter())
         super().__init__(method, url, **kwargs)
 
 

@@ -3,7 +3,11 @@ callback settings checked, and no input can reach a request path unchecked."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from plivo_numlink import InvalidNumberError, normalize_number
 from plivo_numlink._numbers import (
@@ -84,6 +88,43 @@ def test_normalize_number_keeps_nanp_edge_values(raw: str, expected: str) -> Non
 )
 def test_normalize_number_rejects_anything_but_a_us_long_code(raw: str) -> None:
     with pytest.raises(InvalidNumberError):
+        normalize_number(raw)
+
+
+NORMALIZED = re.compile(r"1[2-9][0-9]{2}[2-9][0-9]{6}")
+
+
+@given(st.text(max_size=80))
+def test_any_text_is_either_refused_or_normalized_to_eleven_ascii_digits(raw: str) -> None:
+    try:
+        number = normalize_number(raw)
+    except InvalidNumberError:
+        return
+    assert NORMALIZED.fullmatch(number)
+
+
+WRITTEN_NUMBER = r"(\+ ?1|1)?[ .(-]{0,2}[2-9][0-9]{2}[ .)-]{0,2}[2-9][0-9]{2}[ .-]{0,2}[0-9]{4}"
+
+
+@given(st.from_regex(WRITTEN_NUMBER, fullmatch=True))
+def test_numbers_written_with_separators_keep_their_digits(raw: str) -> None:
+    digits = re.sub(r"[^0-9]", "", raw)
+    assert normalize_number(raw) == (digits if len(digits) == 11 else "1" + digits)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param("+2125557777", id="morocco-prefix"),
+        pytest.param("+354 555 1234", id="iceland"),
+        pytest.param("+46 8 523 4567", id="sweden"),
+        pytest.param("+ 212 555 7777", id="plus-space"),
+    ],
+)
+def test_a_plus_must_be_followed_by_the_us_country_code(raw: str) -> None:
+    # "+" announces a country code: ten digits after it are a foreign number that only
+    # looks like a US one, and must not be linked as one.
+    with pytest.raises(InvalidNumberError, match=r"\+1"):
         normalize_number(raw)
 
 
@@ -176,6 +217,15 @@ def test_validate_campaign_id_accepts_plain_identifiers(campaign_id: str) -> Non
 def test_validate_campaign_id_rejects_anything_but_a_plain_identifier(campaign_id: str) -> None:
     with pytest.raises(ValueError, match="campaign_id"):
         validate_campaign_id(campaign_id)
+
+
+@given(st.text(max_size=80))
+def test_any_campaign_id_is_either_refused_or_a_plain_identifier(campaign_id: str) -> None:
+    try:
+        validate_campaign_id(campaign_id)
+    except ValueError:
+        return
+    assert re.fullmatch(r"[A-Za-z0-9]{1,64}", campaign_id)
 
 
 @pytest.mark.parametrize("campaign_id", [None, 123, b"CUOGHIN"])
