@@ -500,15 +500,14 @@ class BulkRun:
         async with self._snapshot_lock:
             if not self._snapshot_tried:
                 self._snapshot_tried = True
-                before = self._session.requests_sent
-                try:
-                    campaign = await self._session.list_numbers(self.campaign_id)
-                except PlivoError:
-                    pass
-                else:
-                    self._snapshot = {e.number: e.status for e in campaign.phone_numbers}
-                finally:
-                    self._requests += self._session.requests_sent - before
+                with _sansio.counting_attempts() as counted:
+                    try:
+                        campaign = await self._session.list_numbers(self.campaign_id)
+                    except PlivoError:
+                        pass
+                    else:
+                        self._snapshot = {e.number: e.status for e in campaign.phone_numbers}
+                self._requests += counted.attempts
         return self._snapshot is not None
 
     async def _link_rejected(
@@ -725,21 +724,21 @@ async def wait_and_fold(
     ]
     if not waiting or report.stopped_reason is not None:
         return report
-    before = session.requests_sent
     started = time.monotonic()
-    state = await poll_statuses(
-        session,
-        report.campaign_id,
-        waiting,
-        unlinked=unlinked,
-        timeout=timeout,
-        poll_interval=poll_interval,
-    )
+    with _sansio.counting_attempts() as counted:
+        state = await poll_statuses(
+            session,
+            report.campaign_id,
+            waiting,
+            unlinked=unlinked,
+            timeout=timeout,
+            poll_interval=poll_interval,
+        )
     return attrs.evolve(
         report,
         outcomes=tuple(fold_statuses(report.outcomes, state, unlinked=unlinked)),
         elapsed=report.elapsed + (time.monotonic() - started),
-        requests=report.requests + (session.requests_sent - before),
+        requests=report.requests + counted.attempts,
     )
 
 
@@ -784,17 +783,17 @@ async def wait_for_numbers(
     validate_campaign_id(campaign_id)
     _check_wait(timeout, poll_interval)
     started = time.monotonic()
-    before = session.requests_sent
     valid, order, duplicates = await _read_distinct(numbers)
     action = "wait_unlinked" if unlinked else "wait"
-    state = await poll_statuses(
-        session,
-        campaign_id,
-        valid,
-        unlinked=unlinked,
-        timeout=timeout,
-        poll_interval=poll_interval,
-    )
+    with _sansio.counting_attempts() as counted:
+        state = await poll_statuses(
+            session,
+            campaign_id,
+            valid,
+            unlinked=unlinked,
+            timeout=timeout,
+            poll_interval=poll_interval,
+        )
     outcomes = [
         attrs.evolve(o, action=action, kind=OutcomeKind.ACCEPTED)
         if o.number in state
@@ -806,12 +805,24 @@ async def wait_for_numbers(
         action=action,
         campaign_id=campaign_id,
         elapsed=time.monotonic() - started,
-        requests=session.requests_sent - before,
+        requests=counted.attempts,
         duplicates=duplicates,
     )
 
 
 async def sync(
+    session: NumLinkSession,
+    campaign_id: str,
+    numbers: Iterable[str] | AsyncIterable[str],
+    **options: Any,
+) -> BulkReport:
+    """Make ``campaign_id`` hold exactly the desired numbers (see NumLinkSession.sync)."""
+    with _sansio.counting_attempts() as counted:
+        report = await _sync(session, campaign_id, numbers, **options)
+    return attrs.evolve(report, requests=counted.attempts)
+
+
+async def _sync(
     session: NumLinkSession,
     campaign_id: str,
     numbers: Iterable[str] | AsyncIterable[str],
@@ -824,13 +835,12 @@ async def sync(
     wait_timeout: float,
     poll_interval: float,
 ) -> BulkReport:
-    """Make ``campaign_id`` hold exactly the desired numbers (see NumLinkSession.sync)."""
+    """The work of :func:`sync`, which counts the requests it makes."""
     validate_campaign_id(campaign_id)
     validate_callback(url, method)
     _check_batch_size(batch_size)
     _check_wait(wait_timeout, poll_interval)
     started = time.monotonic()
-    before = session.requests_sent
     valid, order, duplicates = await _read_distinct(numbers)
     campaign = await session.list_numbers(campaign_id)
     current = {entry.number: entry.status for entry in campaign.phone_numbers}
@@ -890,6 +900,6 @@ async def sync(
         campaign_id=campaign_id,
         stopped_reason=stopped,
         elapsed=time.monotonic() - started,
-        requests=session.requests_sent - before,
+        requests=0,  # sync() counts this job's own attempts
         duplicates=duplicates,
     )

@@ -6,10 +6,12 @@ Nothing here touches the network, so all of it is tested with plain tables.
 from __future__ import annotations
 
 import base64
+import contextlib
+import contextvars
 import json
 import platform
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -26,8 +28,10 @@ __all__ = [
     "CallStats",
     "auth_header",
     "campaign_path",
+    "counting_attempts",
     "decode_json",
     "error_from_response",
+    "note_attempt",
     "number_path",
     "parse_success",
     "user_agent",
@@ -45,6 +49,34 @@ class CallStats:
     """Counts the HTTP attempts of one logical call (the bulk layer reports them)."""
 
     attempts: int = 0
+
+
+#: The counters open in the current context (see :func:`counting_attempts`).
+_OPEN_COUNTERS: contextvars.ContextVar[tuple[CallStats, ...]] = contextvars.ContextVar(
+    "plivo_numlink_open_counters", default=()
+)
+
+
+@contextlib.contextmanager
+def counting_attempts() -> Iterator[CallStats]:
+    """Count the HTTP attempts made in this context, and in tasks started from it, meanwhile.
+
+    A session is shared by concurrent jobs, so the difference of its ``requests_sent``
+    before and after a job would count the other jobs' requests too; a context variable
+    follows only this job's awaits and the tasks it starts.
+    """
+    stats = CallStats()
+    token = _OPEN_COUNTERS.set((*_OPEN_COUNTERS.get(), stats))
+    try:
+        yield stats
+    finally:
+        _OPEN_COUNTERS.reset(token)
+
+
+def note_attempt() -> None:
+    """Record one HTTP attempt in every counter open in the current context."""
+    for stats in _OPEN_COUNTERS.get():
+        stats.attempts += 1
 
 
 _AUTH_ID = re.compile(r"[A-Za-z0-9]{1,64}")

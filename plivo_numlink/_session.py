@@ -293,6 +293,7 @@ class NumLinkSession:
             if gate is not None:
                 gate()
             self.requests_sent += 1
+            _sansio.note_attempt()
             if stats is not None:
                 stats.attempts += 1
             try:
