@@ -439,6 +439,12 @@ class BulkRun:
             answer = await self._session._request(
                 method, template, path, json=body, stats=stats, gate=self._gate
             )
+        except APIStatusError as exc:
+            if exc.status_code < 500 and exc.status_code not in (408, 429):
+                # A definitive answer (already linked, not linked, rejected) shows that the
+                # server works: it ends a run of failures as a 2xx does.
+                self._consecutive_errors = 0
+            raise
         finally:
             sent = stats.attempts - before
             self._requests += sent
