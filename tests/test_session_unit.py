@@ -1408,6 +1408,14 @@ async def test_the_token_appears_in_no_exception_message(
             assert BASIC.split()[1] not in text
 
 
+@pytest.fixture
+def fresh_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Start from no registered secrets: other tests' (even a token like "test") are global
+    and would mask words in these tests' messages too."""
+    monkeypatch.setattr(log_module, "_secrets", set())
+
+
+@pytest.mark.usefixtures("fresh_secrets")
 def test_a_token_logged_by_a_caller_on_the_library_logger_is_masked(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -1418,6 +1426,7 @@ def test_a_token_logged_by_a_caller_on_the_library_logger_is_masked(
     assert record.getMessage() == f"using token *** for {AUTH_ID}"
 
 
+@pytest.mark.usefixtures("fresh_secrets")
 def test_a_token_in_a_logged_exception_is_masked(caplog: pytest.LogCaptureFixture) -> None:
     NumLinkSession(AUTH_ID, AUTH_TOKEN)
     caplog.set_level(logging.DEBUG, logger="plivo_numlink")
@@ -1429,6 +1438,7 @@ def test_a_token_in_a_logged_exception_is_masked(caplog: pytest.LogCaptureFixtur
     assert "bad token ***" in caplog.text
 
 
+@pytest.mark.usefixtures("fresh_secrets")
 def test_a_logged_exception_without_secrets_is_left_alone(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -1442,6 +1452,7 @@ def test_a_logged_exception_without_secrets_is_left_alone(
     assert record.exc_info is not None
 
 
+@pytest.mark.usefixtures("fresh_secrets")
 def test_a_format_mistake_on_the_library_logger_does_not_raise(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -1453,6 +1464,7 @@ def test_a_format_mistake_on_the_library_logger_does_not_raise(
     assert "many" in record.getMessage()
 
 
+@pytest.mark.usefixtures("fresh_secrets")
 def test_a_format_mistake_does_not_leak_the_token(caplog: pytest.LogCaptureFixture) -> None:
     NumLinkSession(AUTH_ID, AUTH_TOKEN)
     caplog.set_level(logging.DEBUG, logger="plivo_numlink")
@@ -1460,6 +1472,7 @@ def test_a_format_mistake_does_not_leak_the_token(caplog: pytest.LogCaptureFixtu
     assert AUTH_TOKEN not in all_log_text(caplog)
 
 
+@pytest.mark.usefixtures("fresh_secrets")
 def test_the_filter_masks_every_registered_secret() -> None:
     register_secret("first-secret-value")
     register_secret("second-secret-value")
@@ -1471,6 +1484,7 @@ def test_the_filter_masks_every_registered_secret() -> None:
     assert record.getMessage() == "*** and ***"
 
 
+@pytest.mark.usefixtures("fresh_secrets")
 def test_the_filter_leaves_records_without_secrets_unchanged() -> None:
     register_secret("some-secret-value")
     record = logging.LogRecord("plivo_numlink", logging.INFO, __file__, 1, "%d numbers", (3,), None)
