@@ -41,6 +41,8 @@ WEB_RETRY = pn.RetryPolicy(attempts=3, wait_initial=0.5, wait_max=2)
 
 @dataclass(frozen=True)
 class Settings:
+    """What the service needs to reach Plivo (the tests build it for a FakePlivo)."""
+
     auth_id: str
     auth_token: str
     base_url: str = "https://api.plivo.com"
@@ -74,9 +76,9 @@ async def plivo_errors(request: web.Request, handler: Handler) -> web.StreamResp
     except (pn.AuthenticationError, pn.ForbiddenError):
         # Our credentials, not the client's request: a bad gateway.
         return error(502, "Plivo refused this service's credentials")
-    except (pn.RateLimitError, pn.ServerError, pn.TransportError) as exc:
+    except (pn.RateLimitError, pn.ServerError, pn.TransportError):
         # Already retried by the session: tell the client to come back later.
-        return error(503, f"Plivo is unavailable, try again later ({exc})")
+        return error(503, "Plivo is unavailable or busy, try again later")
     except pn.APIStatusError as exc:  # any other 4xx, e.g. "already requested for linking"
         return error(400, exc.message)
     except pn.PlivoError as exc:  # e.g. ResponseFormatError: an answer we cannot read
@@ -144,6 +146,7 @@ def event_json(event: callbacks.CallbackEvent) -> dict[str, str | None]:
 
 
 def make_app(settings: Settings) -> web.Application:
+    """The service; its NumLinkSession opens when the app starts and closes at clean-up."""
     app = web.Application(middlewares=[plivo_errors])
     app[SETTINGS] = settings
     events: list[callbacks.CallbackEvent] = []
@@ -190,7 +193,7 @@ async def serve(args: argparse.Namespace) -> None:
             # complete_after_polls=0: each link completes on its own, and the fake calls back.
             fake = FakePlivo(complete_after=1.0, complete_after_polls=0)
             await stack.enter_async_context(fake)
-            print(f"using the embedded fake Plivo at {fake.base_url} ({WHY_FAKE})")
+            print(f"using the embedded fake Plivo at {fake.base_url} ({WHY_FAKE})", flush=True)
             settings = Settings(fake.auth_id, fake.auth_token, fake.base_url, args.callback_url)
         else:
             settings = Settings(
@@ -204,7 +207,8 @@ async def serve(args: argparse.Namespace) -> None:
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
         await web.TCPSite(runner, args.host, args.port).start()
-        print(f"listening on http://{args.host}:{args.port} (Ctrl-C to stop)", flush=True)
+        host, port = runner.addresses[0][:2]  # the port chosen when --port is 0
+        print(f"listening on http://{host}:{port} (Ctrl-C to stop)", flush=True)
         await stop.wait()
 
 

@@ -1,23 +1,27 @@
 """The examples in examples/ run end to end against the embedded fake Plivo.
 
-bulk_job.py and worker.py run as programs (subprocesses, as a user runs them); web_service.py
-and worker.py's ``run_worker`` are also driven in-process, where the fake can be inspected.
+Each runs as a program (a subprocess, as a user runs it, with no credentials in its
+environment, so it starts its own fake; worker.py and web_service.py are stopped with
+SIGTERM). web_service.py's ``make_app`` and worker.py's ``run_worker`` are also driven
+in-process against the ``fake_plivo`` fixture, where the fake can be inspected.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import importlib.util
 import json
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import test_utils
 
@@ -58,9 +62,14 @@ def example_env(**extra: str) -> dict[str, str]:
     return env
 
 
-async def run_example(name: str, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+@contextlib.asynccontextmanager
+async def started(
+    name: str, *args: str, env: dict[str, str] | None = None
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """A running example program (unbuffered output), killed at the end if still running."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
+        "-u",
         str(EXAMPLES / f"{name}.py"),
         *args,
         stdout=asyncio.subprocess.PIPE,
@@ -68,7 +77,29 @@ async def run_example(name: str, *args: str, env: dict[str, str] | None = None) 
         env=env or example_env(),
         cwd=ROOT,
     )
-    output, _ = await asyncio.wait_for(process.communicate(), PROCESS_TIMEOUT)
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def read_until(process: asyncio.subprocess.Process, done: Callable[[str], bool]) -> list[str]:
+    """Lines of the program's output up to the first for which ``done`` is true."""
+    assert process.stdout is not None
+    seen: list[str] = []
+    while not seen or not done(seen[-1]):
+        line = await asyncio.wait_for(process.stdout.readline(), PROCESS_TIMEOUT)
+        assert line, f"the program ended early: {seen}"
+        seen.append(line.decode().strip())
+    return seen
+
+
+async def run_example(name: str, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    """Run an example program to its end: its exit code and output."""
+    async with started(name, *args, env=env) as process:
+        output, _ = await asyncio.wait_for(process.communicate(), PROCESS_TIMEOUT)
     assert process.returncode is not None
     return process.returncode, output.decode()
 
@@ -263,6 +294,24 @@ async def test_web_service_shares_one_session_and_closes_it_on_cleanup(
     assert session.closed
 
 
+async def test_web_service_program_serves_until_sigterm_and_receives_the_fakes_callback() -> None:
+    async with started("web_service", "--port", "0") as process:
+        seen = await read_until(process, lambda line: line.startswith("listening on "))
+        assert any(line.startswith("using the embedded fake Plivo") for line in seen)
+        async with aiohttp.ClientSession(seen[-1].split()[2]) as http:
+            linked = await http.post("/campaigns/CUOGHIN/numbers", json={"number": "2125557777"})
+            assert linked.status == 202
+            # The program's fake completes the link a second later and calls back.
+            callback = await read_until(process, lambda line: line.startswith("callback: "))
+            assert callback[-1] == "callback: number_linking 12125557777 success"
+            status = await (await http.get("/campaigns/CUOGHIN/numbers/12125557777")).json()
+            assert status["status"] == "COMPLETED"
+            assert [event["status"] for event in status["events"]] == ["success"]
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.communicate(), PROCESS_TIMEOUT)
+        assert process.returncode == 0
+
+
 # =============================================================================================
 # worker.py: run_worker in-process
 
@@ -349,26 +398,13 @@ async def test_worker_program_stops_cleanly_on_sigterm_and_persists_the_unfinish
 ) -> None:
     pending_file = tmp_path / "pending.json"
     results_file = tmp_path / "results.json"
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-u",
-        str(EXAMPLES / "worker.py"),
-        *("--count", "300", "--workers", "4", "--fake-latency", "0.01"),
-        *("--pending-file", str(pending_file), "--results-file", str(results_file)),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        env=example_env(),
-        cwd=ROOT,
-    )
-    assert process.stdout is not None
-    seen: list[str] = []
-    while not seen or seen[-1] != "processed 50 jobs":
-        line = await asyncio.wait_for(process.stdout.readline(), PROCESS_TIMEOUT)
-        assert line, f"the worker ended early: {seen}"
-        seen.append(line.decode().strip())
-    process.send_signal(signal.SIGTERM)
-    rest, _ = await asyncio.wait_for(process.communicate(), PROCESS_TIMEOUT)
-    assert process.returncode == 0, seen + rest.decode().splitlines()
+    options = ("--count", "300", "--workers", "4", "--fake-latency", "0.01")
+    files = ("--pending-file", str(pending_file), "--results-file", str(results_file))
+    async with started("worker", *options, *files) as process:
+        seen = await read_until(process, lambda line: line == "processed 50 jobs")
+        process.send_signal(signal.SIGTERM)
+        rest, _ = await asyncio.wait_for(process.communicate(), PROCESS_TIMEOUT)
+        assert process.returncode == 0, seen + rest.decode().splitlines()
 
     pending = [worker.Job(**item) for item in json.loads(pending_file.read_text())]
     done = [worker.Job(**item["job"]) for item in json.loads(results_file.read_text())]
