@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+import weakref
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
@@ -193,7 +194,11 @@ class BulkRun:
         self._started: float | None = None
         self._finished: float | None = None
         self._iterated = False
-        self._generator: AsyncGenerator[NumberOutcome, None] | None = None
+        # A weak reference: a strong one would keep an iteration abandoned with ``break``
+        # alive, so the event loop's finalizer of async generators could never close it
+        # and the workers would wait forever on the full queue.
+        self._generator: weakref.ref[AsyncGenerator[NumberOutcome, None]] | None = None
+        self._closed = asyncio.Event()
 
     # -- public ---------------------------------------------------------------------------
 
@@ -214,8 +219,9 @@ class BulkRun:
         if self._iterated:
             raise RuntimeError("a BulkRun can be iterated only once")
         self._iterated = True
-        self._generator = self._run()
-        return self._generator
+        generator = self._run()
+        self._generator = weakref.ref(generator)
+        return generator
 
     async def aclose(self) -> None:
         """Stop the job now: cancel what is in flight and wait until nothing is left.
@@ -223,8 +229,12 @@ class BulkRun:
         Needed after leaving an ``async for`` early (``break``); the context manager form
         (``async with session.iter_link(...) as run:``) does it for you.
         """
-        if self._generator is not None:
-            await self._generator.aclose()
+        generator = self._generator() if self._generator is not None else None
+        if generator is not None:
+            await generator.aclose()
+        elif self._started is not None:
+            # The loop's finalizer is closing the abandoned iteration: wait for it.
+            await self._closed.wait()
         if self._finished is None:
             self._finished = time.monotonic()
 
@@ -283,6 +293,7 @@ class BulkRun:
                 worker.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
             self._finished = time.monotonic()
+            self._closed.set()
         if self._input_error is not None:
             raise self._input_error
 
