@@ -141,7 +141,10 @@ def main() -> int:
     else:
         parser.error("give a CSV file (numbers are generated only against the fake)")
 
-    report = asyncio.run(link_all(args, numbers, total, fake))
+    try:
+        report = asyncio.run(link_all(args, numbers, total, fake))
+    except ValueError as exc:  # a malformed campaign id, missing credentials
+        parser.error(str(exc))
 
     if args.report is not None:
         as_json = args.report.suffix.lower() == ".json"

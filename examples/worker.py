@@ -37,6 +37,8 @@ from plivo_numlink.testing import FakePlivo
 
 @dataclass(frozen=True)
 class Job:
+    """One unit of work, as a queue or a jobs file carries it."""
+
     action: Literal["link", "unlink"]
     campaign_id: str
     number: str
@@ -55,6 +57,8 @@ class JobResult:
 
 @dataclass
 class WorkerReport:
+    """What ``run_worker`` did: every job it was given is in exactly one of the two lists."""
+
     done: list[JobResult] = field(default_factory=list)
     #: Jobs taken but not finished, then jobs still queued: every one must run again later.
     pending: list[Job] = field(default_factory=list)
@@ -91,7 +95,7 @@ async def run_worker(
     then taken out, so every job put in the queue ends in ``done`` or ``pending``, once.
     """
     report = WorkerReport()
-    busy: set[asyncio.Task[None] | None] = set()
+    busy: set[object] = set()  # the worker tasks holding a job
 
     async def work() -> None:
         me = asyncio.current_task()
