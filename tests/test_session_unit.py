@@ -39,7 +39,13 @@ from plivo_numlink import (
     TransportError,
 )
 from plivo_numlink._log import RedactingFilter, register_secret
-from plivo_numlink._sansio import CAMPAIGN_TEMPLATE, NUMBER_TEMPLATE, CallStats, user_agent
+from plivo_numlink._sansio import (
+    CAMPAIGN_TEMPLATE,
+    NUMBER_TEMPLATE,
+    CallStats,
+    counting_attempts,
+    user_agent,
+)
 from plivo_numlink._session import DEFAULT_RATE_LIMIT, LIST_PAGE_SIZE, _short_reason
 
 BASE = "https://api.plivo.com"
@@ -1192,6 +1198,17 @@ async def test_a_gate_that_refuses_stops_the_attempt_before_sending(
         await session._request("GET", NUMBER_TEMPLATE, number_url()[len(BASE) :], gate=gate)
     assert sent_count(mock_api) == 0
     assert session.requests_sent == 0
+
+
+async def test_a_job_counting_its_attempts_sees_every_retry_of_its_calls(
+    make_session: SessionFactory, mock_api: Any
+) -> None:
+    mock_api.get(number_url(), status=503)
+    mock_api.get(number_url(), payload=numbers_body(NUMBER))
+    session = make_session()
+    with counting_attempts() as counted:
+        await session.get_number(CAMPAIGN, NUMBER)
+    assert counted.attempts == 2
 
 
 async def test_call_stats_count_every_attempt_of_a_call(
