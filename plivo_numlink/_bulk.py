@@ -106,6 +106,23 @@ def numbers_named(text: str, candidates: Iterable[str]) -> list[str]:
     return found
 
 
+def entry_key(raw: object, number: str | None) -> str:
+    """How an input entry is known in a report: its number, else its own text.
+
+    An entry that is not a string is shown by its ``repr``, unless that reads as a valid
+    number: the integer 12125557777 must not take the place of the string "12125557777"
+    (which would then be dropped as its duplicate and never sent).
+    """
+    if number is not None:
+        return number
+    if isinstance(raw, str):
+        return raw
+    text = repr(raw)
+    if try_normalize_number(text)[0] is not None:
+        return f"{type(raw).__name__}({text})"
+    return text
+
+
 async def _aiter(numbers: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[Any]:
     if isinstance(numbers, AsyncIterable):
         async for item in numbers:
@@ -358,7 +375,7 @@ class BulkRun:
                     self._exhausted = True
                     continue
                 number, reason = try_normalize_number(raw)
-                key = number if number is not None else (raw if isinstance(raw, str) else repr(raw))
+                key = entry_key(raw, number)
                 if key in self._seen:
                     self._duplicates += 1
                     continue
@@ -775,7 +792,7 @@ async def _read_distinct(
     duplicates = 0
     async for raw in _as_input(numbers):
         number, reason = try_normalize_number(raw)
-        key = number if number is not None else (raw if isinstance(raw, str) else repr(raw))
+        key = entry_key(raw, number)
         if key in seen:
             duplicates += 1
             continue
