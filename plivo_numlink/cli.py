@@ -54,7 +54,6 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
-from rich.status import Status
 from rich.table import Table
 from rich.text import Text
 
@@ -583,7 +582,7 @@ def _stderr_console(force_terminal: bool | None = None) -> Console:
 
 
 def _stdout_console() -> Console:
-    return Console(highlight=False)
+    return Console(highlight=False, soft_wrap=True)
 
 
 class Feedback:
@@ -611,7 +610,7 @@ class Feedback:
         self._next_step = 1
         self._progress: Progress | None = None
         self._task: TaskID | None = None
-        self._status: Status | None = None
+        self._phase: Progress | None = None
 
     @property
     def quiet(self) -> bool:
@@ -660,7 +659,12 @@ class Feedback:
                 self._push(now)
             return
         total = self._total
-        step_due = bool(total) and self.done * PROGRESS_LINE_STEPS >= self._next_step * (total or 1)
+        # Steps only once the job has run a while: a quick job needs no progress lines.
+        step_due = (
+            bool(total)
+            and now - self._started >= 1.0
+            and self.done * PROGRESS_LINE_STEPS >= self._next_step * (total or 1)
+        )
         if step_due or now - self._last_line >= PROGRESS_LINE_SECONDS:
             self._line(now)
             if total:
@@ -709,15 +713,21 @@ class Feedback:
 
     def start_phase(self, text: str) -> None:
         if self.mode == "bar":
-            self._status = self.console.status(text)
-            self._status.start()
+            self._phase = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                TimeElapsedColumn(),
+                console=self.console,
+            )
+            self._phase.add_task(text, total=None)
+            self._phase.start()
         elif self.mode == "lines":
-            self.console.print(f"{text}...")
+            self.console.print(f"{text}...", markup=False)
 
     def finish_phase(self) -> None:
-        if self._status is not None:
-            self._status.stop()
-            self._status = None
+        if self._phase is not None:
+            self._phase.stop()
+            self._phase = None
 
     def close(self) -> None:
         self.finish_job()
@@ -736,10 +746,10 @@ def render_summary(report: BulkReport, console: Console, *, title: str | None = 
     """The counts by outcome kind, then the first failures with their errors."""
     total = len(report.outcomes)
     counts = Counter(outcome.kind for outcome in report.outcomes)
-    table = Table(
-        title=title or f"{report.action} {report.campaign_id}: {_plural(total, 'number')}",
-        title_justify="left",
+    console.print(
+        Text(title or f"{report.action} {report.campaign_id}: {_plural(total, 'number')}", "bold")
     )
+    table = Table()
     table.add_column("outcome")
     table.add_column("count", justify="right")
     table.add_column("meaning")
@@ -754,7 +764,8 @@ def render_summary(report: BulkReport, console: Console, *, title: str | None = 
     if failed:
         shown = failed[:SHOWN_FAILURES]
         more = f" (first {len(shown)} of {len(failed):,})" if len(failed) > len(shown) else ""
-        failures = Table(title=f"not ok{more}", title_justify="left")
+        console.print(Text(f"not ok{more}", "bold"))
+        failures = Table()
         failures.add_column("number")
         failures.add_column("outcome")
         failures.add_column("error")
@@ -1502,7 +1513,7 @@ def _dry_run(job: _Job, source: NumberInput, *, as_json: bool) -> NoReturn:
             count = request["count"]
             times = "as needed" if count is None else _plural(count, "request")
             detail = (
-                f" ({request['batch_size']} numbers each at most)"
+                f" (at most {request['batch_size']} numbers each)"
                 if "batch_size" in request
                 else ""
             )
@@ -1564,7 +1575,8 @@ def wait_command(**opts: Any) -> None:
     async def work() -> tuple[bool, BulkReport | None]:
         async with api.session() as session:
             feedback.start_phase(
-                f"waiting for {source.label} to be {'unlinked' if unlinked else 'processed'} "
+                f"waiting until the numbers from {source.label} are "
+                f"{'unlinked' if unlinked else 'processed'} "
                 f"(polling every {poll_interval:g} s, for up to {timeout:g} s)"
             )
             try:
@@ -1647,11 +1659,14 @@ def list_command(**opts: Any) -> None:
         raise SystemExit(EXIT_OK)
     console = _stdout_console()
     alias = f" ({campaign.campaign_alias})" if campaign.campaign_alias else ""
-    table = Table(
-        title=f"campaign {campaign.campaign_id}{alias}: "
-        f"{_plural(len(campaign.phone_numbers), 'number')}",
-        title_justify="left",
+    console.print(
+        Text(
+            f"campaign {campaign.campaign_id}{alias}: "
+            f"{_plural(len(campaign.phone_numbers), 'number')}",
+            "bold",
+        )
     )
+    table = Table()
     table.add_column("number")
     table.add_column("status")
     for entry in campaign.phone_numbers:
@@ -1725,7 +1740,9 @@ def status_command(**opts: Any) -> None:
         ]
         click.echo(json.dumps(data, indent=2))
     else:
-        table = Table(title=f"campaign {campaign_id}", title_justify="left")
+        console = _stdout_console()
+        console.print(Text(f"campaign {campaign_id}", "bold"))
+        table = Table()
         table.add_column("number")
         table.add_column("status")
         for state in states:
@@ -1734,7 +1751,7 @@ def status_command(**opts: Any) -> None:
             else:
                 style = _STATUS_STYLE.get(LinkStatus.parse(state.status), "")
                 table.add_row(state.number, Text(state.status, style=style))
-        _stdout_console().print(table)
+        console.print(table)
     raise SystemExit(EXIT_OK if all(state.ok for state in states) else EXIT_NOT_OK)
 
 
