@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from . import _sansio
-from ._errors import APIStatusError, PlivoError, TransportError
+from ._errors import APIStatusError, PlivoError, ResponseFormatError, TransportError
 from ._models import LinkStatus
 from ._numbers import try_normalize_number, validate_callback, validate_campaign_id
 from ._report import BulkReport, NumberOutcome, OutcomeKind
@@ -478,8 +478,16 @@ class BulkRun:
             self._requests += sent
             for number in numbers:
                 self._in_flight[number] = self._in_flight.get(number, 0) + sent
-        self._consecutive_errors = 0
         ack = _sansio.decode_json(answer.text)
+        if answer.text.strip() and not isinstance(ack, dict):
+            # An HTML page from a proxy, a truncated or garbled body: a 2xx status alone is
+            # no proof that Plivo accepted the numbers (the single calls raise here too).
+            raise ResponseFormatError(
+                "the 2xx answer is not a JSON object, so not Plivo's acknowledgement",
+                status_code=answer.status,
+                text=answer.text,
+            )
+        self._consecutive_errors = 0
         api_id = ack.get("api_id") if isinstance(ack, dict) else None
         return api_id if isinstance(api_id, str) else None
 
@@ -505,7 +513,7 @@ class BulkRun:
             return settled + self._stopped_outcomes(numbers, stats.attempts)
         except APIStatusError as exc:
             return settled + await self._link_rejected(exc, numbers, stats.attempts)
-        except TransportError as exc:
+        except (TransportError, ResponseFormatError) as exc:
             return settled + self._failed(exc, numbers, stats.attempts)
         return settled + [
             self._outcome(n, OutcomeKind.ACCEPTED, api_id=api_id, attempts=stats.attempts)
@@ -598,7 +606,7 @@ class BulkRun:
             return self._stopped_outcomes([number], stats.attempts)
         except APIStatusError as exc:
             return self._settle_rejection(exc, [number], stats.attempts)
-        except TransportError as exc:
+        except (TransportError, ResponseFormatError) as exc:
             return self._failed(exc, [number], stats.attempts)
         return [self._outcome(number, OutcomeKind.ACCEPTED, api_id=api_id, attempts=stats.attempts)]
 
@@ -652,6 +660,11 @@ async def poll_statuses(
             seen = {}
         except TransportError:
             seen = {}
+        except ResponseFormatError as exc:
+            # Not a transient fault (the session does not retry it either): say so.
+            for n in pending:
+                state[n] = (state[n][0], f"polling failed: {exc}")
+            return state
         for number, status in seen.items():
             state[number] = (status, None)
             if (status is None) if unlinked else (status is not None and status.is_final):
