@@ -1,6 +1,11 @@
-"""plivo_numlink: an asyncio client for Plivo's 10DLC Number Linking API."""
+"""plivo_numlink: an asyncio client for Plivo's 10DLC Number Linking API.
 
-from ._bulk import BulkRun
+Everything public is importable from here (``import plivo_numlink as pn``); status
+callbacks live in :mod:`plivo_numlink.callbacks` and the fake server for tests in
+:mod:`plivo_numlink.testing`.
+"""
+
+from ._bulk import DEFAULT_BATCH_SIZE, BulkRun, is_already_in_state
 from ._errors import (
     APIStatusError,
     AuthenticationError,
@@ -16,13 +21,25 @@ from ._errors import (
     TransportError,
 )
 from ._models import CampaignNumbers, LinkAck, LinkStatus, NumberStatus
-from ._numbers import normalize_number
+from ._numbers import normalize_number, validate_campaign_id
 from ._report import BulkReport, NumberOutcome, OutcomeKind
 from ._retry import RetryPolicy
-from ._session import ConfigurationError, NumLinkSession
+from ._sansio import DEFAULT_BASE_URL
+from ._session import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_RATE_LIMIT,
+    DEFAULT_TIMEOUT,
+    ConfigurationError,
+    NumLinkSession,
+)
 from ._version import __version__
 
 __all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_CONCURRENCY",
+    "DEFAULT_RATE_LIMIT",
+    "DEFAULT_TIMEOUT",
     "APIStatusError",
     "AuthenticationError",
     "BadRequestError",
@@ -47,5 +64,7 @@ __all__ = [
     "SessionClosedError",
     "TransportError",
     "__version__",
+    "is_already_in_state",
     "normalize_number",
+    "validate_campaign_id",
 ]

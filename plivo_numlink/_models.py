@@ -17,6 +17,7 @@ from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
 from cattrs.v import format_exception
 
 from ._errors import ResponseFormatError
+from ._numbers import try_normalize_number
 
 __all__ = [
     "CampaignNumbers",
@@ -121,7 +122,11 @@ def _make_converter() -> cattrs.Converter:
                 raise TypeError(f"'number' must be a string, got {type(number).__name__}")
         if not isinstance(status, str):
             raise TypeError(f"'status' must be a string, got {type(status).__name__}")
-        return NumberStatus(number=number, status=LinkStatus.parse(status), raw_status=status)
+        # Results carry numbers in the library's one form even if a server writes "+1...".
+        normalized = try_normalize_number(number)[0]
+        return NumberStatus(
+            number=normalized or number, status=LinkStatus.parse(status), raw_status=status
+        )
 
     conv.register_structure_hook(NumberStatus, structure_status)
 

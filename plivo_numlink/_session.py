@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+import time
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
@@ -116,6 +117,10 @@ class NumLinkSession:
 
     One session is meant to be shared by all the tasks of a program: its concurrency limit
     and rate limiter are what keep the whole program under Plivo's account limits.
+
+    ``sleep`` and ``clock`` replace ``asyncio.sleep`` and ``time.monotonic`` for the
+    session's waits (backoff, pacing, polling): tests and simulations pass fakes so that no
+    real time passes.
     """
 
     def __init__(
@@ -130,6 +135,7 @@ class NumLinkSession:
         timeout: float = DEFAULT_TIMEOUT,
         http_session: aiohttp.ClientSession | None = None,
         sleep: Sleep | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         if auth_id is None:
             auth_id = os.environ.get("PLIVO_AUTH_ID") or None
@@ -175,9 +181,10 @@ class NumLinkSession:
         self._retry = retry
         self._timeout = aiohttp.ClientTimeout(total=float(timeout))
         self._sleep: Sleep = sleep if sleep is not None else asyncio.sleep
+        self._clock: Callable[[], float] = clock if clock is not None else time.monotonic
         self._semaphore = asyncio.Semaphore(concurrency)
         self._limiter = (
-            AdaptiveRateLimiter(float(rate_limit), sleep=self._sleep)
+            AdaptiveRateLimiter(float(rate_limit), sleep=self._sleep, clock=self._clock)
             if rate_limit is not None
             else None
         )
