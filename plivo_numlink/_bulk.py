@@ -650,15 +650,16 @@ async def poll_statuses(
                 seen = {entry.number: entry.status for entry in listing.phone_numbers}
                 seen = {n: seen.get(n) for n in pending}
         except APIStatusError as exc:
+            # Until a later round reads them, the pending numbers carry this failure: an
+            # unlink wait must not take "never seen" for "gone".
+            for n in pending:
+                state[n] = (state[n][0], f"polling failed: HTTP {exc.status_code}: {exc.message}")
             if exc.status_code in (401, 403, 404) or not 500 <= exc.status_code < 600:
-                for n in pending:
-                    state[n] = (
-                        state[n][0],
-                        f"polling failed: HTTP {exc.status_code}: {exc.message}",
-                    )
                 return state
             seen = {}
-        except TransportError:
+        except TransportError as exc:
+            for n in pending:
+                state[n] = (state[n][0], f"polling failed: {exc}")
             seen = {}
         except ResponseFormatError as exc:
             # Not a transient fault (the session does not retry it either): say so.
