@@ -184,10 +184,17 @@ class BulkReport:
         """One header row, then one row per outcome."""
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n")
+        # Before Python 3.13 a lone "\r" is not quoted when lines end in "\n", and readers
+        # take it for a line break: a row holding one is written with every field quoted.
+        quoting = csv.DictWriter(
+            buffer, fieldnames=CSV_FIELDS, lineterminator="\n", quoting=csv.QUOTE_ALL
+        )
         writer.writeheader()
         for outcome in self.outcomes:
             row = converter.unstructure(outcome)
-            writer.writerow({key: "" if row[key] is None else row[key] for key in CSV_FIELDS})
+            values = {key: "" if row[key] is None else row[key] for key in CSV_FIELDS}
+            carriage_return = any("\r" in str(value) for value in values.values())
+            (quoting if carriage_return else writer).writerow(values)
         return buffer.getvalue()
 
     @classmethod
