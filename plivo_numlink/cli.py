@@ -65,14 +65,14 @@ from ._errors import (
     NotFoundError,
     PlivoError,
 )
-from ._models import CampaignNumbers, LinkStatus, NumberStatus
+from ._models import CampaignNumbers, LinkStatus, NumberStatus, converter
 from ._numbers import (
     normalize_number,
     try_normalize_number,
     validate_callback,
     validate_campaign_id,
 )
-from ._report import BulkReport, NumberOutcome, OutcomeKind
+from ._report import CSV_FIELDS, BulkReport, NumberOutcome, OutcomeKind
 from ._session import (
     DEFAULT_CONCURRENCY,
     DEFAULT_RATE_LIMIT,
@@ -321,6 +321,21 @@ def _looks_like_number(cell: str) -> bool:
     return bool(_NUMBER_LIKE.fullmatch(cell)) and sum(ch.isdigit() for ch in cell) >= 7
 
 
+def _is_header(cells: list[str]) -> bool:
+    """Whether a first row names columns: text with no number-sized run of digits.
+
+    A mistyped number ("12125557x77"), a line that is not UTF-8 or one of binary junk must
+    not be taken for a header: it would be dropped without a word, where any other line
+    like it is reported as an invalid number.
+    """
+    for cell in cells:
+        if _looks_like_number(cell) or sum(ch.isdigit() for ch in cell) >= 7:
+            return False
+        if _has_surrogates(cell) or any(ord(ch) < 32 and ch != "\t" for ch in cell):
+            return False
+    return True
+
+
 def _column_key(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.strip().lower())
 
@@ -508,7 +523,7 @@ class NumberInput:
 
     def _choose_column(self, first_row: list[str] | None) -> None:
         column = self.column
-        if first_row is not None and not any(_looks_like_number(cell) for cell in first_row):
+        if first_row is not None and _is_header(first_row):
             self.header = [cell.strip() for cell in first_row]
             keys = [_column_key(cell) for cell in first_row]
             if column is not None:
@@ -786,13 +801,40 @@ def render_summary(report: BulkReport, console: Console, *, title: str | None = 
         console.print(Text.assemble(("stopped: ", "red"), report.stopped_reason))
 
 
+def write_json(report: BulkReport, file: IO[str]) -> None:
+    """Write ``report.to_json()`` plus a newline, one outcome at a time.
+
+    The same text, but ``to_json`` builds the whole document in memory first (about 1.8 GB
+    for a million numbers); this holds one outcome at a time.
+    """
+    head = attrs.evolve(report, outcomes=()).to_dict()
+    head.update(ok=report.ok, counts=report.counts)
+    del head["outcomes"]
+    file.write(json.dumps(head, indent=2)[: -len("\n}")] + ',\n  "outcomes": [')
+    separator = "\n    "
+    for outcome in report.outcomes:
+        item = json.dumps(converter.unstructure(outcome), indent=2)
+        file.write(separator + item.replace("\n", "\n    "))
+        separator = ",\n    "
+    file.write("\n  ]\n}\n" if report.outcomes else "]\n}\n")
+
+
+def write_csv(report: BulkReport, file: IO[str]) -> None:
+    """Write ``report.to_csv()``, one row at a time."""
+    writer = csv.DictWriter(file, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for outcome in report.outcomes:
+        row = converter.unstructure(outcome)
+        writer.writerow({key: "" if row[key] is None else row[key] for key in CSV_FIELDS})
+
+
 def write_report(report: BulkReport, path: str) -> None:
     """Write ``report`` as JSON or CSV (by extension); ``path`` is replaced only when done."""
-    text = report.to_csv() if path.lower().endswith(".csv") else report.to_json() + "\n"
+    write = write_csv if path.lower().endswith(".csv") else write_json
     partial = f"{path}.partial"
     try:
         with open(partial, "w", encoding="utf-8", newline="") as file:
-            file.write(text)
+            write(report, file)
         os.replace(partial, path)
     except OSError as exc:
         with contextlib.suppress(OSError):
@@ -814,7 +856,7 @@ def _finish(
         write_report(report, report_path)
         feedback.note(f"report written to {report_path} ({_plural(len(report), 'number')})")
     if as_json:
-        click.echo(report.to_json())
+        write_json(report, sys.stdout)
         feedback.note(report.summary())
     else:
         render_summary(report, _stdout_console(), title=title)
@@ -2083,7 +2125,7 @@ def demo_command(
     if report_path is not None:
         write_report(report, report_path)
     if as_json:
-        click.echo(report.to_json())
+        write_json(report, sys.stdout)
     else:
         render_summary(report, _stdout_console())
     if interrupted:

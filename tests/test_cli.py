@@ -24,9 +24,12 @@ from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+import attrs
 import pytest
 from click.testing import CliRunner, Result
 
+from plivo_numlink import BulkReport, LinkStatus, NumberOutcome, OutcomeKind
+from plivo_numlink import _bulk as plivo_bulk
 from plivo_numlink import cli as cli_module
 from plivo_numlink.cli import cli
 from plivo_numlink.testing import FakePlivo, basic_auth_header
@@ -993,3 +996,137 @@ def test_demo_plan_is_repeatable_and_plants_what_it_says() -> None:
     assert len(plan.entries) == 101  # one repeat
     assert set(plan.invalid) <= set(plan.entries)
     assert len(plan.fail_numbers) == 3
+
+
+# -------------------------------------------------------------------------------------------
+# More paths: streamed reports, real SIGINT in-process, interrupted wait, fake-server errors
+
+
+def _sample_reports() -> list[BulkReport]:
+    outcomes = (
+        NumberOutcome("12125550001", OutcomeKind.COMPLETED, api_id="a", attempts=2),
+        NumberOutcome('bad\n"quoted", é', OutcomeKind.INVALID, error="why\u2028"),
+        NumberOutcome("12125550002", OutcomeKind.PENDING, status=LinkStatus.PROCESSING),
+    )
+    return [
+        BulkReport(outcomes=()),
+        BulkReport(outcomes=outcomes[:1]),
+        BulkReport(
+            outcomes=outcomes,
+            action="sync",
+            campaign_id=CAMPAIGN,
+            stopped_reason="stopped",
+            elapsed=1.23456789,
+            requests=3,
+            duplicates=2,
+        ),
+    ]
+
+
+@pytest.mark.parametrize("report", _sample_reports())
+def test_streamed_report_writers_give_the_library_exports(report: BulkReport) -> None:
+    as_json, as_csv = io.StringIO(), io.StringIO()
+    cli_module.write_json(report, as_json)
+    cli_module.write_csv(report, as_csv)
+    assert as_json.getvalue() == report.to_json() + "\n"
+    assert as_csv.getvalue() == report.to_csv()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_a_real_sigint_cancels_the_job_and_writes_the_report(
+    fake: FakePlivo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    advance = cli_module.Feedback.advance
+    seen = 0
+
+    def signalling_advance(self: cli_module.Feedback, outcome: Any) -> None:
+        nonlocal seen
+        seen += 1
+        advance(self, outcome)
+        if seen == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(cli_module.Feedback, "advance", signalling_advance)
+    wanted = numbers(60)
+    report = tmp_path / "r.json"
+    result = run(
+        fake,
+        "unlink",
+        CAMPAIGN,
+        *wanted,
+        "--concurrency",
+        "1",
+        "--rate-limit",
+        "none",
+        "--report",
+        str(report),
+    )
+    assert result.exit_code == 130
+    outcome_kinds = kinds(read_json_report(report))
+    assert list(outcome_kinds) == wanted
+    assert "not_attempted" in outcome_kinds.values()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_interrupt_while_waiting_reports_what_was_sent(
+    fake: FakePlivo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def interrupted_wait(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(plivo_bulk, "wait_and_fold", interrupted_wait)
+    report = tmp_path / "r.json"
+    result = run(fake, "link", CAMPAIGN, "2125550001", "--wait", "--report", str(report))
+    assert result.exit_code == 130
+    assert kinds(read_json_report(report)) == {"12125550001": "accepted"}
+
+
+def test_status_with_a_wrong_token_is_one_line_exit_2(fake: FakePlivo) -> None:
+    result = run(fake, "status", CAMPAIGN, "2125550001", "--auth-token", "WRONG-sEcReT-token-99")
+    assert result.exit_code == 2
+    assert "401" in one_error_line(result)
+
+
+def test_dry_run_lists_the_first_invalid_numbers_and_counts_the_rest(fake: FakePlivo) -> None:
+    result = run(fake, "link", CAMPAIGN, *[f"bad{i}" for i in range(25)], "--dry-run")
+    assert result.exit_code == 1
+    assert "and 5 more" in result.stdout
+
+
+def test_fake_server_in_process_prints_how_to_use_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def serve_briefly(self: FakePlivo) -> None:
+        return None
+
+    monkeypatch.setattr(FakePlivo, "serve_forever", serve_briefly)
+    result = run(None, "fake-server", "--campaign", "CAMPX", "--fail-number", "2125550001")
+    assert result.exit_code == 0
+    assert "campaigns:  CAMPX" in result.stdout
+    assert "PLIVO_AUTH_ID=MAFAKEPLIVO000000000" in result.stdout
+    assert "stopped after 0 requests" in result.stderr
+
+
+def test_fake_server_on_a_busy_port_is_one_line_exit_2(fake: FakePlivo) -> None:
+    result = run(None, "fake-server", "--port", str(fake.port))
+    assert result.exit_code == 2
+    assert "cannot listen" in one_error_line(result)
+
+
+def test_fake_server_rejects_a_bad_campaign_id() -> None:
+    result = run(None, "fake-server", "--campaign", "no/slash")
+    assert result.exit_code == 2
+
+
+def test_demo_exits_1_when_something_unplanned_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    plan = cli_module.demo_plan
+
+    def plan_with_a_surprise(count: int, seed: int) -> cli_module.DemoPlan:
+        planned = plan(count, seed)
+        return attrs.evolve(planned, entries=(*planned.entries, "surprise"))
+
+    monkeypatch.setattr(cli_module, "demo_plan", plan_with_a_surprise)
+    result = run(None, "demo", "--count", "10", "--poll-interval", "0.05", "-q")
+    assert result.exit_code == 1
+    assert "surprise" in result.stderr
+    assert "did not end as planned" in result.stderr
