@@ -322,14 +322,14 @@ def _looks_like_number(cell: str) -> bool:
 
 
 def _is_header(cells: list[str]) -> bool:
-    """Whether a first row names columns: text with no number-sized run of digits.
+    """Whether a first row names columns: text, no cell with as many digits as a number.
 
     A mistyped number ("12125557x77"), a line that is not UTF-8 or one of binary junk must
     not be taken for a header: it would be dropped without a word, where any other line
     like it is reported as an invalid number.
     """
     for cell in cells:
-        if _looks_like_number(cell) or sum(ch.isdigit() for ch in cell) >= 7:
+        if sum(ch.isdigit() for ch in cell) >= 7:
             return False
         if _has_surrogates(cell) or any(ord(ch) < 32 and ch != "\t" for ch in cell):
             return False
