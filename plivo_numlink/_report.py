@@ -12,7 +12,7 @@ import io
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import IO, Any
 
 import attrs
 
@@ -183,18 +183,7 @@ class BulkReport:
     def to_csv(self) -> str:
         """One header row, then one row per outcome."""
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n")
-        # Before Python 3.13 a lone "\r" is not quoted when lines end in "\n", and readers
-        # take it for a line break: a row holding one is written with every field quoted.
-        quoting = csv.DictWriter(
-            buffer, fieldnames=CSV_FIELDS, lineterminator="\n", quoting=csv.QUOTE_ALL
-        )
-        writer.writeheader()
-        for outcome in self.outcomes:
-            row = converter.unstructure(outcome)
-            values = {key: "" if row[key] is None else row[key] for key in CSV_FIELDS}
-            carriage_return = any("\r" in str(value) for value in values.values())
-            (quoting if carriage_return else writer).writerow(values)
+        write_csv(self.outcomes, buffer)
         return buffer.getvalue()
 
     @classmethod
@@ -205,3 +194,19 @@ class BulkReport:
 
 
 CSV_FIELDS = [field.name for field in attrs.fields(NumberOutcome)]
+
+
+def write_csv(outcomes: Iterable[NumberOutcome], file: IO[str]) -> None:
+    """Write what :meth:`BulkReport.to_csv` returns to ``file``, one row at a time."""
+    writer = csv.DictWriter(file, fieldnames=CSV_FIELDS, lineterminator="\n")
+    # Before Python 3.13 a lone "\r" is not quoted when lines end in "\n", and readers
+    # take it for a line break: a row holding one is written with every field quoted.
+    quoting = csv.DictWriter(
+        file, fieldnames=CSV_FIELDS, lineterminator="\n", quoting=csv.QUOTE_ALL
+    )
+    writer.writeheader()
+    for outcome in outcomes:
+        row = converter.unstructure(outcome)
+        values = {key: "" if row[key] is None else row[key] for key in CSV_FIELDS}
+        carriage_return = any("\r" in str(value) for value in values.values())
+        (quoting if carriage_return else writer).writerow(values)

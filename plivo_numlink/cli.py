@@ -57,7 +57,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from . import _bulk, _sansio
+from . import _bulk, _report, _sansio
 from ._bulk import BulkRun
 from ._errors import (
     AuthenticationError,
@@ -72,7 +72,7 @@ from ._numbers import (
     validate_callback,
     validate_campaign_id,
 )
-from ._report import CSV_FIELDS, BulkReport, NumberOutcome, OutcomeKind
+from ._report import BulkReport, NumberOutcome, OutcomeKind
 from ._session import (
     DEFAULT_CONCURRENCY,
     DEFAULT_RATE_LIMIT,
@@ -821,11 +821,7 @@ def write_json(report: BulkReport, file: IO[str]) -> None:
 
 def write_csv(report: BulkReport, file: IO[str]) -> None:
     """Write ``report.to_csv()``, one row at a time."""
-    writer = csv.DictWriter(file, fieldnames=CSV_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    for outcome in report.outcomes:
-        row = converter.unstructure(outcome)
-        writer.writerow({key: "" if row[key] is None else row[key] for key in CSV_FIELDS})
+    _report.write_csv(report.outcomes, file)
 
 
 def write_report(report: BulkReport, path: str) -> None:
