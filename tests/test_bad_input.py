@@ -9,15 +9,19 @@ never sends anything for input it refused.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from aiohttp import web
+from click.testing import CliRunner, Result
 
 from plivo_numlink import (
     APIStatusError,
@@ -39,6 +43,8 @@ from plivo_numlink import (
 from plivo_numlink.testing import FakePlivo
 
 pytestmark = pytest.mark.timeout(30)
+
+T = TypeVar("T")
 
 CAMPAIGN = "CUOGHIN"
 N1, N2, N3 = "12125557777", "12125557778", "12125557779"
@@ -680,3 +686,233 @@ async def test_every_error_keeps_the_status_and_a_readable_body(
     assert caught.value.status_code == 503
     assert caught.value.text == HTML
     assert caught.value.body is None
+
+
+# ---------------------------------------------------------------------------------------------
+# The command line: bad files and bad campaign ids give one clear line or per-number outcomes,
+# exit 1 or 2, and never a traceback. The CLI runs its own event loop, so the fake server runs
+# in a thread of its own.
+
+
+class LoopThread:
+    """An event loop in a daemon thread; ``run`` executes a coroutine there."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=10)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        self.loop.close()
+
+
+@pytest.fixture(scope="module")
+def loop_thread() -> Iterator[LoopThread]:
+    thread = LoopThread()
+    yield thread
+    thread.close()
+
+
+@pytest.fixture
+def threaded_fake(loop_thread: LoopThread) -> Iterator[FakePlivo]:
+    async def start() -> FakePlivo:
+        return await FakePlivo().start()
+
+    server = loop_thread.run(start())
+    yield server
+    loop_thread.run(server.stop())
+
+
+def run_cli(server: FakePlivo, *args: str) -> Result:
+    from plivo_numlink.cli import cli
+
+    env = {
+        "PLIVO_AUTH_ID": server.auth_id,
+        "PLIVO_AUTH_TOKEN": server.auth_token,
+        "PLIVO_NUMLINK_BASE_URL": server.base_url,
+        "COLUMNS": "200",
+    }
+    result = CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+    assert "Traceback" not in result.output
+    assert server.auth_token not in result.output
+    return result
+
+
+def error_lines(result: Result) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.startswith("error:")]
+
+
+def lines_to_account_for(data: bytes) -> int:
+    """How many entries a file holds by the CLI's rules: lines that are not blank and not
+    a #-comment, as UTF-8 (undecodable bytes kept), a UTF-8 BOM dropped."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    count = 0
+    for line in data.split(b"\n"):
+        text = line.decode("utf-8", "surrogateescape").strip()
+        if text and not text.startswith("#"):
+            count += 1
+    return count
+
+
+def _junk(seed: int, size: int) -> bytes:
+    rng = random.Random(seed)
+    return bytes(rng.randrange(256) for _ in range(size))
+
+
+BAD_FILES: dict[str, bytes] = {
+    "not-utf8": b"12125557777\n\xe9\xe9 212 555 7778\n12125557779\n",
+    "not-utf8-first": b"\xe9\xe9\xe9\n12125557777\n",
+    "binary-junk": _junk(1, 20_000),
+    "binary-junk-then-numbers": _junk(2, 3_000) + b"\n12125557777\n12125557778\n",
+    "nul-in-first-line": b"1212555\x007777\n12125557778\n",
+    "nul-everywhere": b"\x00\x00\n1\x002\x00\n12125557777\n",
+    "mistyped-first-line": b"12125557x77\n12125557778\n",
+    "one-megabyte-line": b"1" * 1_000_000 + b"\n12125557777\n",
+    "one-megabyte-line-last": b"12125557777\n" + b"7" * 1_000_000,
+    "utf16": "12125557777\n12125557778\n".encode("utf-16"),
+    "control-characters": b"\x1b[31m12125557777\x1b[0m\n\x0712125557778\n12125557779\n",
+}
+
+
+@pytest.mark.parametrize("command", ["link", "unlink"])
+@pytest.mark.parametrize("name", list(BAD_FILES))
+def test_cli_bad_file_gives_an_outcome_for_every_line_and_exit_1(
+    threaded_fake: FakePlivo, tmp_path: Path, name: str, command: str
+) -> None:
+    data = BAD_FILES[name]
+    source = tmp_path / "numbers.txt"
+    source.write_bytes(data)
+    out = tmp_path / "report.json"
+    result = run_cli(
+        threaded_fake,
+        command,
+        CAMPAIGN,
+        "-f",
+        str(source),
+        "--report",
+        str(out),
+        "--rate-limit",
+        "none",
+        "-q",
+    )
+    assert result.exit_code == 1, result.output
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert len(report["outcomes"]) + report["duplicates"] == lines_to_account_for(data)
+    bad = [o for o in report["outcomes"] if not o["ok"]]
+    assert bad
+    assert all(o["kind"] == "invalid" and o["error"] for o in bad)
+    # What was sent is exactly the valid numbers of the report.
+    sent = {n for request in threaded_fake.requests for n in _carried(request)}
+    assert sent == {o["number"] for o in report["outcomes"] if o["ok"]}
+
+
+def _carried(request: Any) -> list[str]:
+    if request.method == "POST":
+        return list(request.body["numbers"])
+    return [request.path.strip("/").split("/")[-1]]
+
+
+@pytest.mark.parametrize("command", ["link", "unlink", "wait"])
+@pytest.mark.parametrize(
+    "data", [b"", b"\n\n  \n", b"# numbers to link\n\n", b"\xef\xbb\xbf\n"], ids=repr
+)
+def test_cli_file_without_numbers_is_an_empty_ok_report(
+    threaded_fake: FakePlivo, tmp_path: Path, data: bytes, command: str
+) -> None:
+    source = tmp_path / "numbers.txt"
+    source.write_bytes(data)
+    result = (
+        run_cli(
+            threaded_fake,
+            command,
+            CAMPAIGN,
+            "-f",
+            str(source),
+            "--json",
+            "-q",
+            "--wait-timeout",
+            "0",
+        )
+        if command == "wait"
+        else run_cli(threaded_fake, command, CAMPAIGN, "-f", str(source), "--json", "-q")
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["outcomes"] == []
+    assert report["ok"] is True
+    assert threaded_fake.requests == []
+
+
+CLI_BAD_CAMPAIGNS = ["../x", "..", "a/b", "%2e%2e", "a?b", "a#b", "a b", "ＣＵＯ", "C" * 65]
+CLI_COMMANDS: dict[str, list[str]] = {
+    "link": ["link", "{c}", N1],
+    "unlink": ["unlink", "{c}", N1],
+    "sync": ["sync", "{c}", N1],
+    "wait": ["wait", "{c}", N1],
+    "status": ["status", "{c}", N1],
+    "list": ["list", "{c}"],
+    "link-option": ["link", "--campaign", "{c}", N1],
+}
+
+
+@pytest.mark.parametrize("command", list(CLI_COMMANDS))
+@pytest.mark.parametrize("campaign_id", CLI_BAD_CAMPAIGNS)
+def test_cli_campaign_id_that_could_change_the_path_is_one_line_exit_2(
+    threaded_fake: FakePlivo, campaign_id: str, command: str
+) -> None:
+    args = [arg.replace("{c}", campaign_id) for arg in CLI_COMMANDS[command]]
+    result = run_cli(threaded_fake, *args)
+    assert result.exit_code == 2, result.output
+    assert len(error_lines(result)) == 1, result.stderr
+    assert "campaign_id" in error_lines(result)[0]
+    assert threaded_fake.requests == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["list", CAMPAIGN],
+        ["status", CAMPAIGN, N1],
+        ["link", CAMPAIGN, N1],
+        ["unlink", CAMPAIGN, N1],
+    ],
+    ids=lambda args: args[0],
+)
+@pytest.mark.parametrize("answer", ["html-200", "truncated-json", "html-400", "json-list"])
+def test_cli_broken_answers_are_reported_without_a_traceback(
+    threaded_fake: FakePlivo, answer: str, args: list[str]
+) -> None:
+    # (Statuses that are retried are left out: the CLI's retry policy waits for real.)
+    status, body, content_type, _, _ = BROKEN_ANSWERS[answer]
+    threaded_fake.enqueue_fault(status, 100, body=body, content_type=content_type)
+    result = run_cli(threaded_fake, *args)
+    assert result.exit_code == 1, result.output
+    for line in error_lines(result):
+        assert "\n" not in line
+        assert len(line) < 600
+
+
+@pytest.mark.parametrize("extension", ["csv", "json"])
+def test_cli_report_of_lines_with_carriage_returns_and_quotes_has_one_row_per_outcome(
+    threaded_fake: FakePlivo, tmp_path: Path, extension: str
+) -> None:
+    source = tmp_path / "numbers.txt"
+    source.write_bytes(b'abc\rdef\n"x,y\n\r\r7\n12125557777\n')
+    out = tmp_path / f"report.{extension}"
+    result = run_cli(threaded_fake, "link", CAMPAIGN, "-f", str(source), "--report", str(out), "-q")
+    assert result.exit_code == 1, result.output
+    text = out.read_text(encoding="utf-8")
+    if extension == "json":
+        numbers = [o["number"] for o in json.loads(text)["outcomes"]]
+    else:
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+        assert len(rows) == 1 + 4, rows
+        numbers = [row[0] for row in rows[1:]]
+    assert len(numbers) == 4
+    assert numbers[-1] == N1
