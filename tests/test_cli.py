@@ -923,9 +923,12 @@ def test_fake_server_prints_its_url_and_serves_until_terminated() -> None:
         text=True,
     )
     try:
-        first = _read_line(proc.stdout)
-        match = re.search(r"http://127\.0\.0\.1:\d+", first)
-        assert match, first
+        banner = [_read_line(proc.stdout)]
+        # The rest of the banner is already written (and buffered by the first readline).
+        while "Ctrl-C" not in banner[-1] and banner[-1]:
+            banner.append(proc.stdout.readline())
+        match = re.search(r"http://127\.0\.0\.1:\d+", banner[0])
+        assert match, banner
         base_url = match.group()
         request = urllib.request.Request(
             f"{base_url}/v1/Account/MAFAKEPLIVO000000000/10dlc/Campaign/CAMPX/Number/",
@@ -939,11 +942,11 @@ def test_fake_server_prints_its_url_and_serves_until_terminated() -> None:
             assert answer.status == 200
             assert json.loads(answer.read())["phone_numbers"] == []
         proc.terminate()
-        stdout, stderr = proc.communicate(timeout=20)
+        _, stderr = proc.communicate(timeout=20)
     finally:
         proc.kill()
     assert proc.returncode == 0, stderr
-    assert f"--base-url {base_url}" in stdout
+    assert f"--base-url {base_url}" in "".join(banner)
     assert "stopped after 1 request" in stderr
 
 
