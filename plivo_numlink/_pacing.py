@@ -58,6 +58,9 @@ class AdaptiveRateLimiter:
         self._recent: deque[bool] = deque(maxlen=self.window)
         self._recent_throttles = 0
         self.throttles = 0
+        # Bumped whenever throttling slows the limiter down, so that requests that booked
+        # their start slot before it book again at the new pace.
+        self._epoch = 0
 
     def __repr__(self) -> str:
         return f"AdaptiveRateLimiter(rate={self.rate:.2f}/s, max_rate={self.max_rate:.2f}/s)"
@@ -70,10 +73,20 @@ class AdaptiveRateLimiter:
         return start - now
 
     async def acquire(self) -> None:
-        """Wait until this request may start."""
-        delay = self.reserve()
-        if delay > 0:
+        """Wait until this request may start.
+
+        A request whose slot was booked before the server throttled books again under the
+        new pace (and pause): otherwise every slot already booked at the old rate, one per
+        waiting request, up to the session's concurrency, would still go out at it.
+        """
+        while True:
+            epoch = self._epoch
+            delay = self.reserve()
+            if delay <= 0:
+                return
             await self._sleep(delay)
+            if self._epoch == epoch:
+                return
 
     def _record(self, throttled: bool) -> None:
         recent = self._recent
@@ -95,16 +108,22 @@ class AdaptiveRateLimiter:
         self._record(True)
         if self.throttle_share < self.threshold:
             return
-        if retry_after is not None and retry_after > 0:
-            self._paused_until = max(self._paused_until, now + retry_after)
+        slowed = False
+        if retry_after is not None and retry_after > 0 and now + retry_after > self._paused_until:
+            self._paused_until = now + retry_after
+            slowed = True
         # Requests already in flight when the first 429 came were sent at the old rate and
         # may be throttled too; cutting again for each of them would collapse the rate.
         if now >= self._cooldown_until:
             self.rate = max(self.min_rate, self.rate * self.decrease)
             self._cooldown_until = now + max(1.0, 2.0 / self.rate)
             self._last_growth = now
-            # Slots already booked at the old rate are pushed back to the new spacing.
-            self._next_start = max(self._next_start, now + 1.0 / self.rate)
+            slowed = True
+        if slowed:
+            # Slots booked before now are abandoned, their holders book again (see
+            # acquire): starts follow the new pace and pause from now on.
+            self._epoch += 1
+            self._next_start = now + 1.0 / self.rate
 
     def on_success(self) -> None:
         """A request went through unthrottled: regain some of the configured rate."""
