@@ -147,6 +147,10 @@ def outcomes(draw: st.DrawFn) -> NumberOutcome:
     )
 
 
+#: Reports are costly to draw; fifty of them per property find what a hundred do.
+REPORTS = settings(max_examples=50)
+
+
 @st.composite
 def reports(draw: st.DrawFn) -> BulkReport:
     items = draw(st.lists(outcomes(), max_size=30, unique_by=lambda outcome: outcome.number))
@@ -161,12 +165,14 @@ def reports(draw: st.DrawFn) -> BulkReport:
     )
 
 
+@REPORTS
 @given(reports())
 def test_report_counts_add_up_to_its_length(report: BulkReport) -> None:
     assert sum(report.counts.values()) == len(report)
     assert all(count > 0 for count in report.counts.values())
 
 
+@REPORTS
 @given(reports())
 def test_report_failed_and_succeeded_partition_the_outcomes_in_order(report: BulkReport) -> None:
     assert len(report.failed) + len(report.succeeded) == len(report)
@@ -176,11 +182,13 @@ def test_report_failed_and_succeeded_partition_the_outcomes_in_order(report: Bul
     assert report.succeeded == tuple(o for o in report.outcomes if o in report.succeeded)
 
 
+@REPORTS
 @given(reports())
 def test_report_is_ok_exactly_when_nothing_failed_and_it_did_not_stop(report: BulkReport) -> None:
     assert report.ok is (not report.failed and report.stopped_reason is None)
 
 
+@REPORTS
 @given(reports())
 def test_report_lookup_finds_every_outcome(report: BulkReport) -> None:
     for outcome in report:
@@ -191,6 +199,7 @@ def test_report_lookup_finds_every_outcome(report: BulkReport) -> None:
             assert report["+" + outcome.number] is outcome
 
 
+@REPORTS
 @given(reports())
 @example(BulkReport(outcomes=(NumberOutcome(number="1\r2", kind=OutcomeKind.INVALID),)))
 def test_report_csv_has_a_header_and_one_row_per_outcome(report: BulkReport) -> None:
@@ -200,6 +209,7 @@ def test_report_csv_has_a_header_and_one_row_per_outcome(report: BulkReport) -> 
     assert [row[0] for row in rows[1:]] == [outcome.number for outcome in report]
 
 
+@REPORTS
 @given(reports())
 def test_report_json_round_trips(report: BulkReport) -> None:
     data = json.loads(report.to_json())
@@ -210,6 +220,7 @@ def test_report_json_round_trips(report: BulkReport) -> None:
     assert rebuilt == report.outcomes
 
 
+@REPORTS
 @given(reports())
 def test_report_summary_always_renders(report: BulkReport) -> None:
     assert f"{len(report)} numbers" in report.summary()
