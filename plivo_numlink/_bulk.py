@@ -95,6 +95,14 @@ def is_already_in_state(action: str, exc: APIStatusError) -> bool:
     return False
 
 
+def is_campaign_missing(exc: APIStatusError) -> bool:
+    """Whether a 404 is about the campaign itself (unknown campaign), not one number."""
+    if exc.status_code != 404:
+        return False
+    text = exc.message.lower()
+    return "campaign" in text and "this campaign" not in text and not _DIGITS.search(text)
+
+
 def numbers_named(text: str, candidates: Iterable[str]) -> list[str]:
     """The numbers among ``candidates`` (normalized) that ``text`` mentions."""
     wanted = set(candidates)
@@ -421,7 +429,8 @@ class BulkRun:
     ) -> list[NumberOutcome]:
         """Outcomes for a unit whose request failed for good."""
         if isinstance(exc, APIStatusError):
-            if exc.status_code in (401, 403):
+            if exc.status_code in (401, 403) or is_campaign_missing(exc):
+                # Nothing else in this job can succeed: stop before sending any more.
                 self.stop(f"HTTP {exc.status_code} {type(exc).__name__}: {exc.message}")
                 kind = OutcomeKind.REJECTED
             elif 400 <= exc.status_code < 500 and exc.status_code not in (408, 429):
@@ -556,7 +565,7 @@ class BulkRun:
         self, exc: APIStatusError, numbers: list[str], attempts: int
     ) -> list[NumberOutcome]:
         splittable = 400 <= exc.status_code < 500 and exc.status_code not in (401, 403, 408, 429)
-        if not splittable:
+        if not splittable or is_campaign_missing(exc):
             return self._failed(exc, numbers, attempts)
         if len(numbers) == 1:
             return self._settle_rejection(exc, numbers, attempts)
@@ -626,7 +635,7 @@ async def poll_statuses(
     timeout: float,
     poll_interval: float,
     sleep: Callable[[float], Any] | None = None,
-    clock: Callable[[], float] = time.monotonic,
+    clock: Callable[[], float] | None = None,
 ) -> dict[str, tuple[LinkStatus | None, str | None]]:
     """Poll until each number is final (or gone, for unlink) or ``timeout`` passes.
 
@@ -634,6 +643,7 @@ async def poll_statuses(
     Each round costs the cheaper of one GET per pending number and the list's pages.
     """
     sleep_fn = sleep or session._sleep
+    clock = clock or session._clock
     deadline = clock() + timeout
     pending = dict.fromkeys(numbers)
     state: dict[str, tuple[LinkStatus | None, str | None]] = dict.fromkeys(numbers, (None, None))
@@ -654,7 +664,8 @@ async def poll_statuses(
             # unlink wait must not take "never seen" for "gone".
             for n in pending:
                 state[n] = (state[n][0], f"polling failed: HTTP {exc.status_code}: {exc.message}")
-            if exc.status_code in (401, 403, 404) or not 500 <= exc.status_code < 600:
+            # 5xx and 429 that outlasted their retries: the next round may do better.
+            if exc.status_code != 429 and not 500 <= exc.status_code < 600:
                 return state
             seen = {}
         except TransportError as exc:
@@ -688,8 +699,12 @@ async def _get_each(
             return number, None
         return number, entry.status
 
-    results = await asyncio.gather(*(one(n) for n in numbers))
-    return dict(results)
+    # Every GET is awaited to its end, so a failing one leaves no orphan behind.
+    results = await asyncio.gather(*(one(n) for n in numbers), return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return dict(r for r in results if not isinstance(r, BaseException))
 
 
 def fold_statuses(
@@ -768,7 +783,10 @@ async def wait_and_fold(
 ) -> BulkReport:
     """Wait for the accepted (and already-in-state) numbers of ``report`` to be final."""
     waiting = [
-        o.number for o in report.outcomes if o.kind in (OutcomeKind.ACCEPTED, OutcomeKind.ALREADY)
+        o.number
+        for o in report.outcomes
+        if o.kind is OutcomeKind.ACCEPTED
+        or (o.kind is OutcomeKind.ALREADY and (o.status is None or not o.status.is_final))
     ]
     if not waiting or report.stopped_reason is not None:
         return report
@@ -920,27 +938,32 @@ async def _sync(
             action="unlink",
             campaign_id=campaign_id,
         )
+    done = {o.number: o for o in link_report.outcomes}
+    linked: list[NumberOutcome] = []
+    for outcome in order:
+        if outcome.kind is OutcomeKind.INVALID:
+            linked.append(attrs.evolve(outcome, action="link"))
+        elif outcome.number in done:
+            linked.append(done[outcome.number])
+        else:
+            linked.append(
+                NumberOutcome(
+                    number=outcome.number,
+                    kind=OutcomeKind.ALREADY,
+                    action="link",
+                    status=current[outcome.number],
+                )
+            )
+    link_report = attrs.evolve(link_report, outcomes=tuple(linked))
     if wait and stopped is None:
+        # Numbers found PROCESSING are waited for too, not only the ones linked now.
         link_report = await wait_and_fold(
             session, link_report, unlinked=False, timeout=wait_timeout, poll_interval=poll_interval
         )
         unlink_report = await wait_and_fold(
             session, unlink_report, unlinked=True, timeout=wait_timeout, poll_interval=poll_interval
         )
-    done = {o.number: o for o in link_report.outcomes}
-    outcomes: list[NumberOutcome] = []
-    for outcome in order:
-        if outcome.kind is OutcomeKind.INVALID:
-            outcomes.append(attrs.evolve(outcome, action="link"))
-        elif outcome.number in done:
-            outcomes.append(done[outcome.number])
-        else:
-            status = current[outcome.number]
-            outcomes.append(
-                NumberOutcome(
-                    number=outcome.number, kind=OutcomeKind.ALREADY, action="link", status=status
-                )
-            )
+    outcomes = list(link_report.outcomes)
     outcomes.extend(unlink_report.outcomes)
     return BulkReport(
         outcomes=tuple(outcomes),

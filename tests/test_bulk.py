@@ -1407,7 +1407,8 @@ async def test_sync_run_twice_sends_nothing_but_list_reads_the_second_time(
     fake, session = await plivo(complete_after_polls=2)
     wanted = us_numbers(30)
     statuses(fake, dict.fromkeys(us_numbers(5, start=500), "COMPLETED"))
-    statuses(fake, {wanted[0]: "FAILED", wanted[1]: "PROCESSING"})
+    statuses(fake, {wanted[0]: "FAILED"})
+    await session.link(CAMPAIGN, [wanted[1]])  # PROCESSING: the first sync waits for it
     first = await session.sync(
         CAMPAIGN, wanted, unlink_extra=unlink_extra, wait=True, poll_interval=0
     )
@@ -1534,3 +1535,46 @@ async def test_acceptance_unlink_many_of_10000_numbers_through_faults_is_all_ok(
     assert fake.max_concurrency <= concurrency
     assert fake.numbers(CAMPAIGN) == {}
     assert {429, 503, None} <= set(fake.count_by_status)
+
+
+# -- an unknown campaign stops the job; sync waits for what it found PROCESSING -------------
+
+
+async def test_linking_to_an_unknown_campaign_stops_after_the_first_answer(plivo: Start) -> None:
+    fake, session = await plivo(concurrency=1)
+    report = await session.link_many("NOSUCHCAMPAIGN", us_numbers(500), batch_size=10)
+    assert len(fake.requests) == 1
+    assert report.stopped_reason is not None
+    assert "campaign" in report.stopped_reason
+    assert report.counts == {"rejected": 10, "not_attempted": 490}
+
+
+async def test_unlinking_from_an_unknown_campaign_stops_after_the_first_answer(
+    plivo: Start,
+) -> None:
+    fake, session = await plivo(concurrency=1)
+    report = await session.unlink_many("NOSUCHCAMPAIGN", us_numbers(100))
+    assert len(fake.requests) == 1
+    assert not report.ok
+    assert report.counts == {"rejected": 1, "not_attempted": 99}
+
+
+async def test_sync_with_wait_also_waits_for_numbers_it_found_processing(plivo: Start) -> None:
+    fake, session = await plivo(complete_after_polls=2)
+    wanted = us_numbers(3)
+    await session.link(CAMPAIGN, [wanted[0]])  # PROCESSING at Plivo when sync reads it
+    report = await session.sync(CAMPAIGN, wanted, wait=True, poll_interval=0)
+    assert report[wanted[0]].kind is OutcomeKind.ALREADY
+    assert report[wanted[0]].status is LinkStatus.COMPLETED
+    assert fake.numbers(CAMPAIGN)[wanted[0]] == "COMPLETED"
+
+
+async def test_a_poll_round_throttled_past_its_retries_does_not_end_the_wait(
+    plivo: Start,
+) -> None:
+    fake, session = await plivo()
+    number = us_numbers(1)[0]
+    await session.link(CAMPAIGN, [number])
+    fake.enqueue_fault(429, count=ZERO_BACKOFF.attempts)  # the first round gives up on 429
+    report = await session.wait_for_numbers(CAMPAIGN, [number], timeout=5, poll_interval=0)
+    assert report[number].kind is OutcomeKind.COMPLETED
