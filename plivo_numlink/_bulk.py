@@ -9,8 +9,9 @@ The shape of a job (:class:`BulkRun`):
 - Each unit is sent through the session (its semaphore, rate limiter and retry policy).
   A link batch rejected with a 4xx other than 401/403 is split: a number the error names is
   settled on its own and the rest re-sent; otherwise the batch is halved, recursively, so
-  ``k`` bad numbers cost about ``k * log2(batch_size)`` extra requests. When both halves of
-  an unexplained rejection go through, the server has a batch cap: later batches use it.
+  ``k`` bad numbers cost at most about ``2 * k * log2(batch_size)`` extra requests (both
+  halves are sent at every level). When both halves of an unexplained rejection go through,
+  the server has a batch cap: later batches use it.
 - Errors that say the desired state already holds (already requested/linked for link, not
   linked for unlink) are outcomes of their own kind (``ALREADY``) and count as ok, which is
   what makes a retried POST after a lost answer, and a re-run of a whole job, safe.
