@@ -229,6 +229,10 @@ class BulkRun:
     # -- public ---------------------------------------------------------------------------
 
     @property
+    def session(self) -> NumLinkSession:
+        return self._session
+
+    @property
     def stopped_reason(self) -> str | None:
         return self._stopped_reason
 
@@ -765,6 +769,20 @@ def fold_statuses(
 #: Defaults for waiting on Plivo's processing.
 DEFAULT_WAIT_TIMEOUT = 300.0
 DEFAULT_POLL_INTERVAL = 5.0
+
+
+async def finish(run: BulkRun, *, wait: bool, timeout: float, poll_interval: float) -> BulkReport:
+    """Drive ``run`` to its end; with ``wait``, wait for what it changed to be final."""
+    report = await run_to_report(run)
+    if wait:
+        report = await wait_and_fold(
+            run.session,
+            report,
+            unlinked=run.action == "unlink",
+            timeout=timeout,
+            poll_interval=poll_interval,
+        )
+    return report
 
 
 async def run_to_report(run: BulkRun) -> BulkReport:

@@ -627,12 +627,7 @@ class NumLinkSession:
             method=method,
             on_outcome=on_outcome,
         )
-        report = await _bulk.run_to_report(run)
-        if wait:
-            report = await _bulk.wait_and_fold(
-                self, report, unlinked=False, timeout=wait_timeout, poll_interval=poll_interval
-            )
-        return report
+        return await _bulk.finish(run, wait=wait, timeout=wait_timeout, poll_interval=poll_interval)
 
     async def unlink_many(
         self,
@@ -654,12 +649,7 @@ class NumLinkSession:
         if wait:
             _bulk._check_wait(wait_timeout, poll_interval)
         run = self.iter_unlink(campaign_id, numbers, url=url, method=method, on_outcome=on_outcome)
-        report = await _bulk.run_to_report(run)
-        if wait:
-            report = await _bulk.wait_and_fold(
-                self, report, unlinked=True, timeout=wait_timeout, poll_interval=poll_interval
-            )
-        return report
+        return await _bulk.finish(run, wait=wait, timeout=wait_timeout, poll_interval=poll_interval)
 
     async def wait_for_numbers(
         self,
