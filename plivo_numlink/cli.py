@@ -58,7 +58,7 @@ from rich.table import Table
 from rich.text import Text
 
 from . import _bulk, _report, _sansio
-from ._bulk import BulkRun
+from ._bulk import BulkRun, is_campaign_missing
 from ._errors import (
     AuthenticationError,
     ForbiddenError,
@@ -154,13 +154,21 @@ class CliFailure(CliError):
     exit_code = EXIT_NOT_OK
 
 
+_CREDENTIALS_HINT = "check PLIVO_AUTH_ID and PLIVO_AUTH_TOKEN"
+_CAMPAIGN_HINT = "check the campaign id"
+
+
 @contextlib.contextmanager
 def _user_errors() -> Iterator[None]:
     """Turn the library's configuration and API errors into one-line CLI errors."""
     try:
         yield
     except (AuthenticationError, ForbiddenError) as exc:
-        raise CliError(f"{exc}; check PLIVO_AUTH_ID and PLIVO_AUTH_TOKEN") from None
+        raise CliError(f"{exc}; {_CREDENTIALS_HINT}") from None
+    except NotFoundError as exc:
+        if is_campaign_missing(exc):
+            raise CliError(f"{exc}; {_CAMPAIGN_HINT}") from None
+        raise CliFailure(str(exc)) from None
     except ConfigurationError as exc:
         raise CliError(str(exc)) from None
     except PlivoError as exc:
@@ -863,10 +871,15 @@ def _finish(
         raise SystemExit(EXIT_INTERRUPTED)
     stopped = report.stopped_reason
     if stopped is not None:
-        auth = any(o.status_code in (401, 403) for o in report.outcomes)
-        hint = "; check PLIVO_AUTH_ID and PLIVO_AUTH_TOKEN" if auth else ""
-        click.echo(f"error: the job stopped: {stopped}{hint}", err=True)
-        raise SystemExit(EXIT_USAGE if auth else EXIT_NOT_OK)
+        # 401/403 and an unknown campaign stop a job at once: configuration errors (exit 2).
+        codes = {o.status_code for o in report.outcomes if o.status_code in (401, 403, 404)}
+        hint = ""
+        if codes & {401, 403}:
+            hint = _CREDENTIALS_HINT
+        elif 404 in codes and "campaign" in stopped.lower():
+            hint = _CAMPAIGN_HINT
+        click.echo(f"error: the job stopped: {stopped}" + (f"; {hint}" if hint else ""), err=True)
+        raise SystemExit(EXIT_USAGE if hint else EXIT_NOT_OK)
     raise SystemExit(EXIT_OK if report.ok else EXIT_NOT_OK)
 
 
@@ -1757,6 +1770,8 @@ def status_command(**opts: Any) -> None:
         try:
             entry = await session.get_number(campaign_id, number)
         except NotFoundError as exc:
+            if is_campaign_missing(exc):
+                raise
             return _NumberState(number, None, f"not linked: {exc.message}")
         except (AuthenticationError, ForbiddenError):
             raise

@@ -729,10 +729,25 @@ def test_list_json(fake: FakePlivo) -> None:
     assert data["count"] == 1
 
 
-def test_list_of_an_unknown_campaign_exits_1(fake: FakePlivo) -> None:
+def test_list_of_an_unknown_campaign_is_one_line_exit_2(fake: FakePlivo) -> None:
     result = run(fake, "list", "NOSUCHCAMPAIGN")
-    assert result.exit_code == 1
-    assert "404" in one_error_line(result)
+    assert result.exit_code == 2
+    assert "check the campaign id" in one_error_line(result)
+
+
+def test_link_to_an_unknown_campaign_stops_with_exit_2(fake: FakePlivo, tmp_path: Path) -> None:
+    report = tmp_path / "r.json"
+    result = run(fake, "link", "NOSUCHCAMPAIGN", *numbers(120), "--report", str(report))
+    assert result.exit_code == 2
+    assert "check the campaign id" in result.stderr
+    assert len(fake.requests) == 1
+    assert len(read_json_report(report)["outcomes"]) == 120
+
+
+def test_status_in_an_unknown_campaign_is_one_line_exit_2(fake: FakePlivo) -> None:
+    result = run(fake, "status", "NOSUCHCAMPAIGN", "2125550001")
+    assert result.exit_code == 2
+    assert "check the campaign id" in one_error_line(result)
 
 
 def test_list_with_extra_arguments_is_a_usage_error(fake: FakePlivo) -> None:
