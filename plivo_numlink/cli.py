@@ -116,7 +116,6 @@ PROGRESS_LINE_STEPS = 10
 SHOWN_FAILURES = 10
 INTERRUPTED_REASON = "interrupted by the user (Ctrl-C)"
 
-_NUMBER_LIKE = re.compile(r"\+?[\d\s().\-]+")
 _PROGRESS_MODES = ("auto", "bar", "lines", "none")
 
 KIND_MEANINGS = {
@@ -324,11 +323,6 @@ def _has_surrogates(text: str) -> bool:
     return any("\udc80" <= ch <= "\udcff" for ch in text)
 
 
-def _looks_like_number(cell: str) -> bool:
-    cell = cell.strip()
-    return bool(_NUMBER_LIKE.fullmatch(cell)) and sum(ch.isdigit() for ch in cell) >= 7
-
-
 def _is_header(cells: list[str]) -> bool:
     """Whether a first row names columns: text, no cell with as many digits as a number.
 
@@ -353,7 +347,8 @@ class NumberInput:
 
     A file holds one number per line, or CSV rows (one per line) whose number column is
     ``--column NAME`` (or 1-based index), else a column named like number/phone/msisdn, else
-    the first. The first row is a header when none of its cells looks like a phone number.
+    the first. The first row is a header when it is plain text with no cell holding 7 or more
+    digits (see :func:`_is_header`).
     Blank lines and lines starting with ``#`` are skipped. Lines that cannot be a number
     (not UTF-8, longer than MAX_LINE_BYTES, no such column) become entries named
     ``line N: ...``, which the library reports as invalid; :meth:`annotate` then puts the
@@ -1242,7 +1237,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 _BULK_EPILOG = (
     "Numbers: as arguments, or -f FILE (one per line, or CSV: --column picks the column; a "
-    "first row with no phone number in it is a header), or -f - for stdin. Blank lines and "
+    "first row of plain text with no number in it is a header), or -f - for stdin. Blank lines and "
     "#-comments are skipped; lines that are not UTF-8 or not a number are reported as "
     "invalid. Ctrl-C stops cleanly: the report still accounts for every number (exit 130)."
 )

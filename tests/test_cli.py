@@ -1148,3 +1148,68 @@ def test_demo_exits_1_when_something_unplanned_fails(monkeypatch: pytest.MonkeyP
     assert result.exit_code == 1
     assert "surprise" in result.stderr
     assert "did not end as planned" in result.stderr
+
+
+def test_a_mistyped_first_line_is_reported_not_taken_for_a_header(
+    fake: FakePlivo, tmp_path: Path
+) -> None:
+    path = write(tmp_path, "n.txt", "12125557x77\n2125550001\n")
+    report = tmp_path / "r.json"
+    result = run(fake, "link", CAMPAIGN, "-f", path, "--report", str(report))
+    assert result.exit_code == 1
+    assert kinds(read_json_report(report)) == {"12125557x77": "invalid", "12125550001": "accepted"}
+
+
+def test_a_non_utf8_first_line_is_reported_not_taken_for_a_header(
+    fake: FakePlivo, tmp_path: Path
+) -> None:
+    path = write(tmp_path, "n.txt", b"\xff\xfe\n2125550001\n")
+    report = tmp_path / "r.json"
+    result = run(fake, "link", CAMPAIGN, "-f", path, "--report", str(report))
+    assert result.exit_code == 1
+    assert list(kinds(read_json_report(report)).values()) == ["invalid", "accepted"]
+
+
+def test_a_carriage_return_in_an_entry_stays_inside_its_csv_row(
+    fake: FakePlivo, tmp_path: Path
+) -> None:
+    path = write(tmp_path, "n.txt", b"abc\rdef\n2125550001\n")
+    report = tmp_path / "r.csv"
+    result = run(fake, "link", CAMPAIGN, "-f", path, "--report", str(report))
+    assert result.exit_code == 1
+    rows = list(csv.DictReader(report.open(encoding="utf-8", newline="")))
+    assert [row["number"] for row in rows] == ["abc\rdef", "12125550001"]
+
+
+def test_an_empty_file_is_nothing_to_do(fake: FakePlivo, tmp_path: Path) -> None:
+    path = write(tmp_path, "n.txt", "# nothing yet\n\n")
+    result = run(fake, "link", CAMPAIGN, "-f", path)
+    assert result.exit_code == 0
+    assert "no numbers in the input" in result.stdout
+    assert fake.requests == []
+
+
+def test_a_very_long_first_line_is_reported_not_taken_for_a_header(
+    fake: FakePlivo, tmp_path: Path
+) -> None:
+    path = write(tmp_path, "n.txt", "x" * 5000 + "\n2125550001\n")
+    report = tmp_path / "r.json"
+    result = run(fake, "link", CAMPAIGN, "-f", path, "--report", str(report))
+    assert result.exit_code == 1
+    assert list(kinds(read_json_report(report)).values()) == ["invalid", "accepted"]
+
+
+def test_progress_bar_shows_the_wait_phase(fake: FakePlivo) -> None:
+    result = run(
+        fake,
+        "link",
+        CAMPAIGN,
+        "2125550001",
+        "--wait",
+        "--poll-interval",
+        "0.01",
+        "--progress",
+        "bar",
+    )
+    assert result.exit_code == 0
+    assert "waiting for Plivo to finish processing 1 number" in result.stderr
