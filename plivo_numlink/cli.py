@@ -1353,6 +1353,11 @@ def _run_bulk(action: str, opts: dict[str, Any]) -> NoReturn:
     api.check()
     source.prepare()
     try:
+        if source.header is not None:
+            feedback.note(
+                f"{source.label}: first row taken as a header; numbers from column "
+                f"{source.column_label}"
+            )
         if source.interactive:
             feedback.note("reading numbers from the terminal; end with Ctrl-D")
         if action == "sync":

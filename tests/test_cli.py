@@ -260,6 +260,7 @@ def test_csv_column_chosen_by_name(fake: FakePlivo, tmp_path: Path) -> None:
     )
     result = run(fake, "link", CAMPAIGN, "-f", path, "--column", "cell")
     assert result.exit_code == 0, result.output
+    assert "first row taken as a header; numbers from column 'cell'" in result.stderr
     assert set(fake.numbers(CAMPAIGN)) == {"12125550001", "12125550002"}
 
 
