@@ -57,7 +57,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from . import _bulk, _report, _sansio
+from . import _bulk, _sansio
 from ._bulk import BulkRun, is_campaign_missing
 from ._errors import (
     AuthenticationError,
@@ -65,7 +65,7 @@ from ._errors import (
     NotFoundError,
     PlivoError,
 )
-from ._models import CampaignNumbers, LinkStatus, NumberStatus, converter
+from ._models import CampaignNumbers, LinkStatus, NumberStatus
 from ._numbers import (
     normalize_number,
     try_normalize_number,
@@ -805,26 +805,11 @@ def render_summary(report: BulkReport, console: Console, *, title: str | None = 
 
 
 def write_json(report: BulkReport, file: IO[str]) -> None:
-    """Write ``report.to_json()`` plus a newline, one outcome at a time.
-
-    The same text, but ``to_json`` builds the whole document in memory first (about 1.8 GB
-    for a million numbers); this holds one outcome at a time.
-    """
-    head = attrs.evolve(report, outcomes=()).to_dict()
-    head.update(ok=report.ok, counts=report.counts)
-    del head["outcomes"]
-    file.write(json.dumps(head, indent=2)[: -len("\n}")] + ',\n  "outcomes": [')
-    separator = "\n    "
-    for outcome in report.outcomes:
-        item = json.dumps(converter.unstructure(outcome), indent=2)
-        file.write(separator + item.replace("\n", "\n    "))
-        separator = ",\n    "
-    file.write("\n  ]\n}\n" if report.outcomes else "]\n}\n")
+    report.write_json(file)
 
 
 def write_csv(report: BulkReport, file: IO[str]) -> None:
-    """Write ``report.to_csv()``, one row at a time."""
-    _report.write_csv(report.outcomes, file)
+    report.write_csv(file)
 
 
 def write_report(report: BulkReport, path: str) -> None:

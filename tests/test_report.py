@@ -408,3 +408,21 @@ def test_fold_statuses_keeps_outcomes_not_polled_and_the_order(unlinked: bool) -
 
 def test_fold_statuses_of_nothing_is_nothing() -> None:
     assert fold_statuses([], {}, unlinked=False) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Streaming writers
+
+
+@pytest.mark.parametrize("report", [mixed_report(), report_of()], ids=["mixed", "empty"])
+def test_write_json_streams_the_same_text_as_to_json(report: BulkReport) -> None:
+    buffer = io.StringIO()
+    report.write_json(buffer)
+    assert buffer.getvalue() == report.to_json() + "\n"
+
+
+def test_write_csv_streams_the_same_text_as_to_csv() -> None:
+    report = mixed_report()
+    buffer = io.StringIO()
+    report.write_csv(buffer)
+    assert buffer.getvalue() == report.to_csv()
