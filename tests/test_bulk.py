@@ -1478,10 +1478,11 @@ async def test_cancelling_link_many_returns_promptly_and_leaves_no_task_or_conne
     # can be in flight at once.
     await until(lambda: fake.in_flight == 0)  # the fake's handlers sleep their latency out
     fake.reset_max_concurrency()
-    await asyncio.wait_for(
-        asyncio.gather(*(session.get_number(CAMPAIGN, n) for n in us_numbers(concurrency))),
-        timeout=10,
-    )
+    fake.pause()  # hold them, so a loaded machine cannot let one finish before the last starts
+    calls = asyncio.gather(*(session.get_number(CAMPAIGN, n) for n in us_numbers(concurrency)))
+    await until(lambda: fake.in_flight == concurrency)
+    fake.resume()
+    await asyncio.wait_for(calls, timeout=10)
     assert fake.max_concurrency == concurrency
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
