@@ -406,6 +406,8 @@ class NumLinkSession:
         try:
             first = await attempt()
         except Exception as exc:
+            if not is_retryable(exc, policy):
+                raise  # a definitive answer: nothing for tenacity to decide
             first_failure.append(exc)
         else:
             return attrs.evolve(first, attempts=call.attempts)
