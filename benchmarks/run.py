@@ -12,6 +12,7 @@ per-repetition figures go to stderr, the table to stdout (and to ``--out`` if gi
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
 import time
@@ -33,14 +34,19 @@ def machine() -> str:
                     break
     except OSError:
         pass
-    import os
-
     import aiohttp
 
     return (
         f"{os.cpu_count()} CPUs ({model}), Python {platform.python_version()}, "
         f"aiohttp {aiohttp.__version__}, {platform.system()} {platform.release()}"
     )
+
+
+def _loadavg() -> str:
+    try:
+        return f"{os.getloadavg()[0]:.2f}"
+    except OSError:
+        return "n/a"
 
 
 def table(rows: list[Row]) -> str:
@@ -60,13 +66,18 @@ def table(rows: list[Row]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="plivo-numlink benchmarks against FakePlivo")
     parser.add_argument("--quick", action="store_true", help="small sizes, 1 repetition")
-    parser.add_argument("--reps", type=int, default=None, help="repetitions (default 3)")
+    parser.add_argument(
+        "--reps",
+        type=int,
+        default=None,
+        help="repetitions (default 5; rate-bound and batching runs use at most 3, memory 2)",
+    )
     parser.add_argument(
         "--only", default="", help=f"comma-separated subset of: {', '.join(SCENARIOS)}"
     )
     parser.add_argument("--out", type=Path, default=None, help="also write the table here")
     args = parser.parse_args(argv)
-    reps = args.reps if args.reps is not None else (1 if args.quick else 3)
+    reps = args.reps if args.reps is not None else (1 if args.quick else 5)
     if reps < 1:
         parser.error("--reps must be >= 1")
     names = [n.strip() for n in args.only.split(",") if n.strip()] or list(SCENARIOS)
@@ -76,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = Config(quick=args.quick, reps=reps)
 
     started = time.perf_counter()
+    load_before = _loadavg()
     rows: list[Row] = []
     for name in names:
         print(f"{name} ...", file=sys.stderr, flush=True)
@@ -87,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m benchmarks.run" + (" " + " ".join(sys.argv[1:]) if sys.argv[1:] else "")
     header = (
         f"Machine: {machine()}\n\n"
-        f"Command: `{command}` ({reps} repetition(s), medians; took {elapsed:.0f} s)\n"
+        f"Command: `{command}` ({reps} repetition(s), medians; took {elapsed:.0f} s; "
+        f"1-minute load average {load_before} at the start, {_loadavg()} at the end)\n"
     )
     output = header + "\n" + table(rows) + "\n"
     print(output)
