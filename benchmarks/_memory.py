@@ -3,7 +3,8 @@
     python -m benchmarks._memory BASE_URL COUNT MODE
 
 MODE ``report`` keeps the whole report (``unlink_many``); ``stream`` iterates
-``iter_unlink`` and drops each outcome (what a caller streaming results to a file does).
+``iter_unlink`` and drops each outcome (what a caller streaming results to a file does);
+``flat`` does the same with ``keep_report=False, dedupe=False`` (nothing kept per number).
 Prints one JSON line: RSS before the job and peak RSS, in MiB, and the outcome counts.
 
 The peak is the kernel's high-water mark of this process image (``VmHWM`` in
@@ -54,7 +55,8 @@ async def _main(base_url: str, count: int, mode: str) -> dict[str, object]:
             counts: dict[str, int] = report.counts
         else:
             tally: Counter[str] = Counter()
-            async with session.iter_unlink(CAMPAIGN, numbers(count)) as run:
+            options = {"keep_report": False, "dedupe": False} if mode == "flat" else {}
+            async with session.iter_unlink(CAMPAIGN, numbers(count), **options) as run:
                 async for outcome in run:
                     tally[outcome.kind.value] += 1
             counts = dict(tally)
@@ -64,7 +66,7 @@ async def _main(base_url: str, count: int, mode: str) -> dict[str, object]:
 
 def main() -> None:
     base_url, count, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-    if mode not in ("report", "stream"):
+    if mode not in ("report", "stream", "flat"):
         raise SystemExit(f"unknown mode {mode!r}")
     print(json.dumps(asyncio.run(_main(base_url, count, mode))))
 

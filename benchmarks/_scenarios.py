@@ -442,6 +442,7 @@ def memory(cfg: Config) -> list[Row]:
         for mode, label in (
             ("report", "unlink_many (keeps the report)"),
             ("stream", "iter_unlink, outcomes dropped"),
+            ("flat", "iter_unlink(keep_report=False, dedupe=False)"),
         ):
             measured: dict[int, list[dict[str, Any]]] = {small: [], large: []}
             for _ in range(reps):
@@ -464,8 +465,8 @@ def memory(cfg: Config) -> list[Row]:
                     f"{peak[large]:.1f} MiB (+{growth[large]:.1f})",
                     f"{peak[small]:.1f} MiB (+{growth[small]:.1f}) ({small:,})",
                     f"{peak[large] / peak[small]:.2f}x; {per_number:,.0f} B/number",
-                    "flat" if mode == "stream" else "",
-                    (peak[large] / peak[small] < 1.1) if mode == "stream" else None,
+                    "flat" if mode == "flat" else "",
+                    (peak[large] / peak[small] < 1.1) if mode == "flat" else None,
                 )
             )
     return rows

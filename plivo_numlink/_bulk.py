@@ -187,6 +187,8 @@ class BulkRun:
         url: str | None = None,
         method: str | None = None,
         on_outcome: Callable[[NumberOutcome], object] | None = None,
+        keep_report: bool = True,
+        dedupe: bool = True,
     ) -> None:
         if action not in ("link", "unlink"):  # pragma: no cover - internal misuse
             raise ValueError(f"unknown action {action!r}")
@@ -200,6 +202,10 @@ class BulkRun:
         self._path = _sansio.campaign_path(session.auth_id, self.campaign_id)
         self._input_lock = asyncio.Lock()
         self._exhausted = False
+        # What grows with the input, each switchable off for endless streams: the outcomes
+        # kept for report() (keep_report) and the numbers seen, for sending each once (dedupe).
+        self._keep_report = keep_report
+        self._dedupe = dedupe
         self._seen: set[str] = set()
         self._order: list[str] = []
         self._outcomes: dict[str, NumberOutcome] = {}
@@ -276,6 +282,10 @@ class BulkRun:
 
     def report(self) -> BulkReport:
         """The outcomes in input order, one per distinct input entry read so far."""
+        if not self._keep_report:
+            raise RuntimeError(
+                "this run keeps no report (keep_report=False): use the outcomes it yielded"
+            )
         outcomes: list[NumberOutcome] = []
         for key in self._order:
             outcome = self._outcomes.get(key)
@@ -356,7 +366,8 @@ class BulkRun:
 
     def _settle(self, outcomes: list[NumberOutcome]) -> list[NumberOutcome]:
         for outcome in outcomes:
-            self._outcomes[outcome.number] = outcome
+            if self._keep_report:
+                self._outcomes[outcome.number] = outcome
             self._in_flight.pop(outcome.number, None)
         return outcomes
 
@@ -389,11 +400,13 @@ class BulkRun:
                     continue
                 number, reason = try_normalize_number(raw)
                 key = entry_key(raw, number)
-                if key in self._seen:
-                    self._duplicates += 1
-                    continue
-                self._seen.add(key)
-                self._order.append(key)
+                if self._dedupe:
+                    if key in self._seen:
+                        self._duplicates += 1
+                        continue
+                    self._seen.add(key)
+                if self._keep_report:
+                    self._order.append(key)
                 if number is None:
                     ready.append(self._outcome(key, OutcomeKind.INVALID, error=reason))
                     if self._stopped_reason is None and len(ready) >= 1:

@@ -410,7 +410,7 @@ class NumLinkSession:
                 raise  # a definitive answer: nothing for tenacity to decide
             first_failure.append(exc)
         else:
-            return attrs.evolve(first, attempts=call.attempts)
+            return first  # one attempt: its Answer already says so
 
         async def replay_then_attempt() -> Answer:
             if first_failure:
@@ -563,11 +563,17 @@ class NumLinkSession:
         url: str | None = None,
         method: str | None = None,
         on_outcome: Callable[[NumberOutcome], object] | None = None,
+        keep_report: bool = True,
+        dedupe: bool = True,
     ) -> BulkRun:
         """A bulk link job: ``async for outcome in session.iter_link(...)``.
 
         Outcomes come as they complete; ``run.report()`` gives them in input order, also
         after an interruption. See :meth:`link_many` for the behaviour.
+
+        For endless streams, ``keep_report=False`` keeps no outcome once yielded (no
+        ``report()``), and ``dedupe=False`` stops remembering numbers to send each once (for
+        inputs known to hold no repeats): with both off, memory does not grow with the input.
         """
         self._check_open()
         return BulkRun(
@@ -579,6 +585,8 @@ class NumLinkSession:
             url=url,
             method=method,
             on_outcome=on_outcome,
+            keep_report=keep_report,
+            dedupe=dedupe,
         )
 
     def iter_unlink(
@@ -589,11 +597,24 @@ class NumLinkSession:
         url: str | None = None,
         method: str | None = None,
         on_outcome: Callable[[NumberOutcome], object] | None = None,
+        keep_report: bool = True,
+        dedupe: bool = True,
     ) -> BulkRun:
-        """A bulk unlink job: ``async for outcome in session.iter_unlink(...)``."""
+        """A bulk unlink job: ``async for outcome in session.iter_unlink(...)``.
+
+        ``keep_report`` and ``dedupe`` as for :meth:`iter_link`.
+        """
         self._check_open()
         return BulkRun(
-            self, "unlink", campaign_id, numbers, url=url, method=method, on_outcome=on_outcome
+            self,
+            "unlink",
+            campaign_id,
+            numbers,
+            url=url,
+            method=method,
+            on_outcome=on_outcome,
+            keep_report=keep_report,
+            dedupe=dedupe,
         )
 
     async def link_many(
@@ -736,14 +757,18 @@ async def _read_text(resp: aiohttp.ClientResponse) -> str:
     length = resp.content_length
     if length is not None and length > MAX_BODY_BYTES:
         raise _body_too_large(resp.status)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in resp.content.iter_any():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise _body_too_large(resp.status)
-        chunks.append(chunk)
-    raw = b"".join(chunks)
+    if length is not None:
+        # The usual case (a small JSON answer with its length): one read, no chunk loop.
+        raw = await resp.read()
+    else:
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_any():
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise _body_too_large(resp.status)
+            chunks.append(chunk)
+        raw = b"".join(chunks)
     try:
         return raw.decode(resp.charset or "utf-8", errors="replace")
     except LookupError:  # a charset Python does not know

@@ -219,6 +219,8 @@ def _callback_error(body: Mapping[str, Any]) -> tuple[str | None, str, str | Non
     """Return ``(url, method, error)`` for the optional callback fields of a body."""
     url = body.get("url")
     method = body.get("method")
+    if url == "":
+        url = None  # the official SDK sends "url": "" when no callback is wanted
     if url is not None:
         if not isinstance(url, str):
             return None, "POST", "url must be a string"

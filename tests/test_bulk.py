@@ -1579,3 +1579,42 @@ async def test_a_poll_round_throttled_past_its_retries_does_not_end_the_wait(
     fake.enqueue_fault(429, count=ZERO_BACKOFF.attempts)  # the first round gives up on 429
     report = await session.wait_for_numbers(CAMPAIGN, [number], timeout=5, poll_interval=0)
     assert report[number].kind is OutcomeKind.COMPLETED
+
+
+# -- streams that must not grow with the input ---------------------------------------------
+
+
+async def test_a_run_keeping_no_report_still_yields_every_outcome(plivo: Start) -> None:
+    _, session = await plivo()
+    numbers = us_numbers(300)
+    run = session.iter_unlink(CAMPAIGN, numbers, keep_report=False)
+    seen = [outcome.number async for outcome in run]
+    assert sorted(seen) == sorted(numbers)
+
+
+async def test_a_run_keeping_no_report_refuses_report(plivo: Start) -> None:
+    _, session = await plivo()
+    run = session.iter_link(CAMPAIGN, us_numbers(10), keep_report=False)
+    async for _ in run:
+        pass
+    with pytest.raises(RuntimeError, match="keep_report=False"):
+        run.report()
+
+
+async def test_a_run_keeping_no_report_holds_no_outcome(plivo: Start) -> None:
+    _, session = await plivo()
+    run = session.iter_link(CAMPAIGN, us_numbers(200), keep_report=False, batch_size=7)
+    async for _ in run:
+        pass
+    assert run._outcomes == {}
+    assert run._order == []
+
+
+async def test_without_dedupe_a_repeated_number_is_sent_each_time(plivo: Start) -> None:
+    fake, session = await plivo(concurrency=1)
+    number = us_numbers(1)[0]
+    run = session.iter_unlink(CAMPAIGN, [number, number, number], dedupe=False)
+    outcomes = [outcome async for outcome in run]
+    assert len(outcomes) == 3
+    assert len(fake.requests) == 3
+    assert run._seen == set()

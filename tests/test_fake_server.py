@@ -385,6 +385,14 @@ async def test_link_refuses_a_bad_callback(extra: dict[str, Any]) -> None:
         assert fake.numbers(CAMPAIGN) == {}
 
 
+async def test_link_takes_an_empty_url_as_no_callback_as_the_official_sdk_sends_it() -> None:
+    async with serving() as api:
+        fake = api.fake
+        answer = await api.link(N1, url="", method="POST")
+        assert answer.status == 202
+        assert fake.numbers(CAMPAIGN) == {N1: "PROCESSING"}
+
+
 async def test_link_accepts_a_lower_case_callback_method() -> None:
     async with serving(send_callbacks=False) as api:
         answer = await api.link(N1, url="https://example.com/cb", method="get")
