@@ -6,9 +6,11 @@ their own rather than changing another block's.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from typing import Any, TypeVar
 
 import attrs
 import pytest
@@ -17,6 +19,8 @@ from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict
 
 from plivo_numlink import NumLinkSession, RetryPolicy
+
+T = TypeVar("T")
 
 # =============================================================================================
 # Core session (tests/test_session_unit.py, tests/test_session_wire.py and the pure-module
@@ -167,3 +171,31 @@ def mock_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setattr(core, "ClientResponse", CompatClientResponse)
     with aioresponses() as mock:
         yield mock
+
+
+# ---------------------------------------------------------------------------------------------
+# An event loop in a thread, for tests that drive the synchronous CLI against a FakePlivo
+
+
+class LoopThread:
+    """An event loop in a daemon thread; ``run`` executes a coroutine there."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=10)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        self.loop.close()
+
+
+@pytest.fixture(scope="module")
+def loop_thread() -> Iterator[LoopThread]:
+    thread = LoopThread()
+    yield thread
+    thread.close()

@@ -9,13 +9,16 @@ never sends anything for input it refused.
 
 from __future__ import annotations
 
-import asyncio
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from conftest import LoopThread  # the shared fixture's type
+
 import csv
 import io
 import json
 import random
-import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -692,30 +695,6 @@ async def test_every_error_keeps_the_status_and_a_readable_body(
 # The command line: bad files and bad campaign ids give one clear line or per-number outcomes,
 # exit 1 or 2, and never a traceback. The CLI runs its own event loop, so the fake server runs
 # in a thread of its own.
-
-
-class LoopThread:
-    """An event loop in a daemon thread; ``run`` executes a coroutine there."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=10)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
-        self.loop.close()
-
-
-@pytest.fixture(scope="module")
-def loop_thread() -> Iterator[LoopThread]:
-    thread = LoopThread()
-    yield thread
-    thread.close()
 
 
 @pytest.fixture

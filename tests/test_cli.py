@@ -7,7 +7,11 @@ the CLI in a subprocess: ``python -m``, ``fake-server`` and a real SIGINT.
 
 from __future__ import annotations
 
-import asyncio
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from conftest import LoopThread  # the shared fixture's type
+
 import csv
 import io
 import json
@@ -17,10 +21,9 @@ import selectors
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -50,30 +53,6 @@ def numbers(count: int, start: int = 0) -> list[str]:
 
 # -------------------------------------------------------------------------------------------
 # A FakePlivo in a background thread
-
-
-class LoopThread:
-    """An event loop running in a daemon thread; ``run`` executes a coroutine there."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=10)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
-        self.loop.close()
-
-
-@pytest.fixture(scope="module")
-def loop_thread() -> Iterator[LoopThread]:
-    thread = LoopThread()
-    yield thread
-    thread.close()
 
 
 FakeFactory = Callable[..., FakePlivo]
