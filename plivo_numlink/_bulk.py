@@ -71,7 +71,7 @@ _ALREADY_LINKED = re.compile(
     r"\balready\s+(?:been\s+)?(?:requested|linked|associated|added|exists|present)", re.I
 )
 _OTHER_CAMPAIGN = re.compile(r"\b(?:another|other|different)\s+campaign\b", re.I)
-_NOT_LINKED = re.compile(r"\bnot\s+(?:been\s+)?(?:linked|associated|found)\b", re.I)
+_NOT_LINKED = re.compile(r"\bnot\s+(?:been\s+)?(?:linked|associated)\b", re.I)
 _DIGITS = re.compile(r"\+?\d[\d\s().\-]{8,16}\d")
 
 
@@ -223,6 +223,8 @@ class BulkRun:
         self._snapshot: dict[str, LinkStatus] | None = None
         self._snapshot_lock = asyncio.Lock()
         self._snapshot_tried = False
+        # Whether the campaign exists, once a bare 404 on an unlink made it a question.
+        self._campaign_known: bool | None = None
         self._started: float | None = None
         self._finished: float | None = None
         self._iterated = False
@@ -585,6 +587,10 @@ class BulkRun:
         splittable = 400 <= exc.status_code < 500 and exc.status_code not in (401, 403, 408, 429)
         if not splittable or is_campaign_missing(exc):
             return self._failed(exc, numbers, attempts)
+        if exc.status_code == 404 and not numbers_named(exc.message, numbers):
+            # The POST's path is the campaign's: a 404 naming no number means no campaign.
+            self.stop(f"HTTP 404 {type(exc).__name__}: {exc.message} (campaign {self.campaign_id})")
+            return self._failed(exc, numbers, attempts)
         if len(numbers) == 1:
             return self._settle_rejection(exc, numbers, attempts)
         if is_already_in_state(self.action, exc) and await self._take_snapshot():
@@ -609,18 +615,23 @@ class BulkRun:
         self, exc: APIStatusError, numbers: Sequence[str], attempts: int
     ) -> list[NumberOutcome]:
         if is_already_in_state(self.action, exc):
-            return [
-                self._outcome(
-                    n,
-                    OutcomeKind.ALREADY,
-                    status_code=exc.status_code,
-                    api_id=exc.api_id,
-                    attempts=attempts,
-                    error=None,
-                )
-                for n in numbers
-            ]
+            return self._already(numbers, exc, attempts)
         return self._failed(exc, numbers, attempts)
+
+    def _already(
+        self, numbers: Sequence[str], exc: APIStatusError, attempts: int
+    ) -> list[NumberOutcome]:
+        return [
+            self._outcome(
+                n,
+                OutcomeKind.ALREADY,
+                status_code=exc.status_code,
+                api_id=exc.api_id,
+                attempts=attempts,
+                error=None,
+            )
+            for n in numbers
+        ]
 
     async def _unlink(self, number: str) -> list[NumberOutcome]:
         path = _sansio.number_path(self._session.auth_id, self.campaign_id, number)
@@ -632,10 +643,40 @@ class BulkRun:
         except JobStopped:
             return self._stopped_outcomes([number], stats.attempts)
         except APIStatusError as exc:
+            if (
+                exc.status_code == 404
+                and not is_already_in_state("unlink", exc)
+                and not is_campaign_missing(exc)
+                and not await self._campaign_exists()
+            ):
+                # A bare "not found" for the number: it was the campaign that is missing.
+                self.stop(f"HTTP 404: campaign {self.campaign_id} not found")
+                return self._failed(exc, [number], stats.attempts)
+            if exc.status_code == 404 and not is_campaign_missing(exc):
+                return self._already([number], exc, stats.attempts)
             return self._settle_rejection(exc, [number], stats.attempts)
         except (TransportError, ResponseFormatError) as exc:
             return self._failed(exc, [number], stats.attempts)
         return [self._outcome(number, OutcomeKind.ACCEPTED, api_id=api_id, attempts=stats.attempts)]
+
+    async def _campaign_exists(self) -> bool:
+        """Whether the campaign exists (asked once per job; True when it cannot be told)."""
+        async with self._snapshot_lock:
+            if self._campaign_known is None:
+                try:
+                    await self._session._request(
+                        "GET",
+                        _sansio.CAMPAIGN_TEMPLATE,
+                        self._path,
+                        params={"limit": "1", "offset": "0"},
+                    )
+                except APIStatusError as exc:
+                    self._campaign_known = exc.status_code != 404
+                except PlivoError:
+                    self._campaign_known = True
+                else:
+                    self._campaign_known = True
+        return self._campaign_known
 
 
 # -- waiting for completion ---------------------------------------------------------------
@@ -715,6 +756,11 @@ async def _get_each(
             entry = await session.get_number(campaign_id, number)
         except NotFoundError:
             return number, None
+        except APIStatusError as exc:
+            # Some servers answer "not linked to this campaign" with a 400.
+            if is_already_in_state("unlink", exc):
+                return number, None
+            raise
         return number, entry.status
 
     # Every GET is awaited to its end, so a failing one leaves no orphan behind.

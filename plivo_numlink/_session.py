@@ -470,7 +470,7 @@ class NumLinkSession:
         body: dict[str, Any] = {"numbers": normalized}
         body.update(validate_callback(url, method))
         answer = await self._request("POST", _sansio.CAMPAIGN_TEMPLATE, path, json=body)
-        return _sansio.parse_success(answer.status, answer.text, LinkAck)
+        return _ack(answer)
 
     async def unlink(
         self,
@@ -484,7 +484,7 @@ class NumLinkSession:
         path = self._number_path(campaign_id, number)
         body = validate_callback(url, method) or None
         answer = await self._request("DELETE", _sansio.NUMBER_TEMPLATE, path, json=body)
-        return _sansio.parse_success(answer.status, answer.text, LinkAck)
+        return _ack(answer)
 
     def _number_path(self, campaign_id: str, number: str) -> str:
         validate_campaign_id(campaign_id)
@@ -733,6 +733,14 @@ class NumLinkSession:
             wait_timeout=wait_timeout,
             poll_interval=poll_interval,
         )
+
+
+def _ack(answer: Answer) -> LinkAck:
+    # Any 2xx is an acceptance (the old docs give 202 for unlink; a 204 is possible too):
+    # an empty body only means there is no api_id to report. Other bodies must be JSON.
+    if not answer.text.strip():
+        return LinkAck()
+    return _sansio.parse_success(answer.status, answer.text, LinkAck)
 
 
 async def _call_attempt(method: str, template: str, attempt: Callable[[], Awaitable[T]]) -> T:

@@ -1618,3 +1618,70 @@ async def test_without_dedupe_a_repeated_number_is_sent_each_time(plivo: Start) 
     assert len(outcomes) == 3
     assert len(fake.requests) == 3
     assert run._seen == set()
+
+
+# -- a bare 404 "not found": the number, or the campaign? ------------------------------------
+
+
+def bare_404_server(campaign_exists: bool) -> Handler:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        if request.method == "GET" and request.path.endswith("/Number/") and campaign_exists:
+            return web.json_response({"api_id": "a", "phone_numbers": []})
+        return web.json_response({"api_id": "a", "error": "not found"}, status=404)
+
+    return handle
+
+
+async def test_unlink_reads_a_bare_404_as_not_linked_when_the_campaign_exists(
+    custom_server: Callable[[Handler], Awaitable[str]],
+) -> None:
+    base_url = await custom_server(bare_404_server(campaign_exists=True))
+    async with session_on(base_url) as session:
+        report = await session.unlink_many(CAMPAIGN, us_numbers(5))
+    assert report.ok
+    assert report.counts == {"already": 5}
+
+
+async def test_unlink_stops_when_a_bare_404_turns_out_to_mean_no_campaign(
+    custom_server: Callable[[Handler], Awaitable[str]],
+) -> None:
+    base_url = await custom_server(bare_404_server(campaign_exists=False))
+    async with session_on(base_url) as session:
+        report = await session.unlink_many(CAMPAIGN, us_numbers(50))
+    assert not report.ok
+    assert report.stopped_reason is not None
+    assert report.counts == {"rejected": 1, "not_attempted": 49}
+
+
+async def test_link_stops_at_a_404_that_names_no_number(
+    custom_server: Callable[[Handler], Awaitable[str]],
+) -> None:
+    base_url = await custom_server(bare_404_server(campaign_exists=False))
+    async with session_on(base_url) as session:
+        report = await session.link_many(CAMPAIGN, us_numbers(100), batch_size=10)
+    assert report.stopped_reason is not None
+    assert report.counts == {"rejected": 10, "not_attempted": 90}
+
+
+async def test_a_wait_takes_a_400_not_linked_answer_to_a_get_as_not_listed(
+    custom_server: Callable[[Handler], Awaitable[str]],
+) -> None:
+    linked = us_numbers(1)[0]
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        number = request.path.rstrip("/").rsplit("/", 1)[-1]
+        if number == linked:
+            body = {"api_id": "a", "phone_numbers": [{"number": linked, "status": "COMPLETED"}]}
+            return web.json_response(body)
+        error = f"The number {number} is not linked to this campaign"
+        return web.json_response({"api_id": "a", "error": error}, status=400)
+
+    base_url = await custom_server(handle)
+    gone = us_numbers(2)[1]
+    async with session_on(base_url) as session:
+        linked_report = await session.wait_for_numbers(CAMPAIGN, [linked], poll_interval=0)
+        gone_report = await session.wait_for_numbers(
+            CAMPAIGN, [gone], poll_interval=0, unlinked=True
+        )
+    assert linked_report.ok
+    assert gone_report.ok
