@@ -291,8 +291,8 @@ def is_valid_signature(
 class CallbackKind(str, enum.Enum):
     """What a callback reports on."""
 
-    LINKING = "number_linking"
-    UNLINKING = "number_unlinking"
+    LINKING = "linking"
+    UNLINKING = "unlinking"
     #: An event name this library does not know (the raw text is in ``raw_kind``).
     UNKNOWN = "unknown"
 

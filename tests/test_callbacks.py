@@ -558,7 +558,7 @@ def test_parse_event_reads_the_word_unknown_as_unknown() -> None:
 
 
 def test_enums_print_as_plivo_writes_them() -> None:
-    assert str(CallbackKind.UNLINKING) == "number_unlinking"
+    assert str(CallbackKind.UNLINKING) == "unlinking"
     assert str(CallbackStatus.SUCCESS) == "success"
 
 

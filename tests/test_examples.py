@@ -214,7 +214,7 @@ async def test_web_service_stores_the_fakes_signed_callback_and_shows_the_status
     assert [callback.status for callback in fake_plivo.callbacks_sent] == [200]
     status = await (await client.get("/campaigns/CUOGHIN/numbers/12125557777")).json()
     event = {
-        "kind": "number_linking",
+        "kind": "linking",
         "campaign_id": "CUOGHIN",
         "number": "12125557777",
         "status": "success",
@@ -303,7 +303,7 @@ async def test_web_service_program_serves_until_sigterm_and_receives_the_fakes_c
             assert linked.status == 202
             # The program's fake completes the link a second later and calls back.
             callback = await read_until(process, lambda line: line.startswith("callback: "))
-            assert callback[-1] == "callback: number_linking 12125557777 success"
+            assert callback[-1] == "callback: linking 12125557777 success"
             status = await (await http.get("/campaigns/CUOGHIN/numbers/12125557777")).json()
             assert status["status"] == "COMPLETED"
             assert [event["status"] for event in status["events"]] == ["success"]

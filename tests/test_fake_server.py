@@ -1032,7 +1032,7 @@ async def test_link_callback_is_sent_signed_when_the_number_completes() -> None:
         event = await asyncio.wait_for(events.get(), 5)
         await fake.flush_callbacks()
     assert (event.kind, event.number, event.campaign_id, event.status) == (
-        "number_linking",
+        "linking",
         N1,
         CAMPAIGN,
         "success",
@@ -1079,7 +1079,7 @@ async def test_unlink_callback_is_sent_when_the_number_is_gone() -> None:
         await api.unlink(N1, json={"url": url})
         event = await asyncio.wait_for(events.get(), 5)
         assert fake.numbers(CAMPAIGN) == {}
-    assert (event.kind, event.status) == ("number_unlinking", "success")
+    assert (event.kind, event.status) == ("unlinking", "success")
 
 
 async def test_callback_waits_for_the_read_that_completes_the_number() -> None:
