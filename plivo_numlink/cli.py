@@ -815,10 +815,15 @@ def write_csv(report: BulkReport, file: IO[str]) -> None:
 def write_report(report: BulkReport, path: str) -> None:
     """Write ``report`` as JSON or CSV (by extension); ``path`` is replaced only when done."""
     write = write_csv if path.lower().endswith(".csv") else write_json
+    _write_file(path, lambda file: write(report, file))
+
+
+def _write_file(path: str, write: Callable[[IO[str]], None]) -> None:
+    """Write ``path`` through ``write``; a half-written file never replaces the old one."""
     partial = f"{path}.partial"
     try:
         with open(partial, "w", encoding="utf-8", newline="") as file:
-            write(report, file)
+            write(file)
         os.replace(partial, path)
     except OSError as exc:
         with contextlib.suppress(OSError):
@@ -1155,6 +1160,33 @@ def _wait_options(func: F) -> F:
     )
 
 
+#: Common options (see the README's "Command line") that some subcommands accept only so
+#: that one set of options works with every subcommand, e.g. in a script's shared variable.
+_NO_EFFECT_SETTINGS: dict[str, dict[str, Any]] = {
+    "--batch-size": {"type": click.IntRange(min=1), "metavar": "INTEGER"},
+    "--callback-url": {"metavar": "URL"},
+    "--callback-method": {
+        "type": click.Choice(["GET", "POST"], case_sensitive=False),
+        "metavar": "GET|POST",
+    },
+    "--wait": {"is_flag": True},
+}
+
+
+def _no_effect(flag: str, command: str, why: str) -> Callable[[F], F]:
+    """A common option that ``command`` accepts (and checks) but does not use."""
+    return click.option(
+        flag,
+        expose_value=False,
+        help=f"(no effect for {command}: {why})",
+        **_NO_EFFECT_SETTINGS[flag],
+    )
+
+
+def _dry_run_option(help_text: str) -> Callable[[F], F]:
+    return click.option("--dry-run", is_flag=True, help=help_text)
+
+
 def _split_campaign(campaign_id: str | None, args: Sequence[str]) -> tuple[str, list[str]]:
     """``--campaign ID`` or the first positional argument; the rest are numbers."""
     rest = list(args)
@@ -1247,6 +1279,8 @@ def _bulk_command(name: str, help_text: str, *, batch: bool, extra: bool) -> Cal
                     help="Numbers per link request.",
                 )
             )
+        else:
+            decorators.append(_no_effect("--batch-size", name, "one number per request"))
         if extra:
             decorators.append(
                 click.option(
@@ -1596,17 +1630,39 @@ def _dry_run(job: _Job, source: NumberInput, *, as_json: bool) -> NoReturn:
     help="Seconds between polls.",
 )
 @click.option("--unlinked", is_flag=True, help="Wait until the numbers are gone (after unlink).")
+@_no_effect("--batch-size", "wait", "it sends no link requests")
+@_no_effect("--callback-url", "wait", "it sends no link requests")
+@_no_effect("--callback-method", "wait", "it sends no link requests")
+@_no_effect("--wait", "wait", "it always waits")
+@_dry_run_option("Check the input and show the polls; send nothing (no credentials needed).")
 @_output_options
 def wait_command(**opts: Any) -> None:
     """Wait until Plivo has processed the numbers (COMPLETED or FAILED)."""
     campaign_id, numbers = _split_campaign(opts.pop("campaign_id"), opts.pop("args"))
     source = _number_input(numbers, opts.pop("path"), opts.pop("column"))
     api = _api_from(opts)
-    api.check()
-    feedback = Feedback(opts.pop("progress"), quiet=opts.pop("quiet"))
     timeout: float = opts.pop("timeout")
     poll_interval: float = opts.pop("poll_interval")
     unlinked: bool = opts.pop("unlinked")
+    if opts.pop("dry_run"):
+        _check_base_url(api.base_url)
+        job = _Job(
+            action="wait",
+            campaign_id=campaign_id,
+            batch_size=1,
+            callback={},
+            wait=True,
+            wait_timeout=timeout,
+            poll_interval=poll_interval,
+            unlink_extra=False,
+        )
+        source.prepare()
+        try:
+            _dry_run(job, source, as_json=opts.pop("as_json"))
+        finally:
+            source.close()
+    api.check()
+    feedback = Feedback(opts.pop("progress"), quiet=opts.pop("quiet"))
 
     async def work() -> tuple[bool, BulkReport | None]:
         async with api.session() as session:
@@ -1659,39 +1715,108 @@ _STATUS_STYLE = {
 }
 
 
+def _dry_run_reads(
+    action: str, campaign_id: str, request: dict[str, Any], *, as_json: bool, valid: int | None
+) -> NoReturn:
+    """The dry run of a command that only reads: the plan, then exit 0 (nothing is sent)."""
+    plan: dict[str, Any] = {
+        "dry_run": True,
+        "action": action,
+        "campaign_id": campaign_id,
+        "requests": [request],
+    }
+    if valid is not None:
+        plan.update(valid=valid, invalid=[], duplicates=0)
+    if as_json:
+        click.echo(json.dumps(plan, indent=2))
+    else:
+        console = _stdout_console()
+        console.print("[bold]dry run[/]: nothing is sent")
+        if valid is not None:
+            console.print(f"{action} campaign {campaign_id}: {_plural(valid, 'valid number')}")
+        count = request["count"]
+        times = "as needed" if count is None else _plural(count, "request")
+        console.print("would send:")
+        console.print(
+            f"  {request['method']} {request['path']}  {times}: {request['why']}", markup=False
+        )
+    raise SystemExit(EXIT_OK)
+
+
+def _listing_data(campaign: CampaignNumbers) -> dict[str, Any]:
+    return {
+        "campaign_id": campaign.campaign_id,
+        "campaign_alias": campaign.campaign_alias,
+        "usecase": campaign.usecase,
+        "count": len(campaign.phone_numbers),
+        "phone_numbers": [
+            {"number": entry.number, "status": _status_text(entry)}
+            for entry in campaign.phone_numbers
+        ],
+    }
+
+
+def write_listing(campaign: CampaignNumbers, path: str) -> None:
+    """Write a campaign's listing: ``--json``'s document, or CSV rows ``number,status``."""
+    data = _listing_data(campaign)
+
+    def write(file: IO[str]) -> None:
+        if path.lower().endswith(".csv"):
+            writer = csv.writer(file, lineterminator="\n")
+            writer.writerow(["number", "status"])
+            for entry in data["phone_numbers"]:
+                writer.writerow([entry["number"], entry["status"]])
+        else:
+            file.write(json.dumps(data, indent=2) + "\n")
+
+    _write_file(path, write)
+
+
 @cli.command("list")
 @click.argument("args", nargs=-1, metavar="[CAMPAIGN]")
 @_campaign_options
 @_connection_options
-@click.option("--json", "as_json", is_flag=True, help="Print the campaign as JSON on stdout.")
+@_no_effect("--batch-size", "list", "it only reads")
+@_no_effect("--callback-url", "list", "it only reads")
+@_no_effect("--callback-method", "list", "it only reads")
+@_no_effect("--wait", "list", "it reads the campaign once")
+@_dry_run_option("Show the request; send nothing (no credentials needed).")
+@_output_options
 def list_command(**opts: Any) -> None:
-    """List a campaign's numbers and their statuses."""
+    """List a campaign's numbers and their statuses.
+
+    --report writes the listing (.json: what --json prints; .csv: number,status rows).
+    """
     campaign_id, rest = _split_campaign(opts.pop("campaign_id"), opts.pop("args"))
     if rest:
         raise click.UsageError(f"unexpected arguments: {' '.join(rest)}")
     api = _api_from(opts)
+    as_json: bool = opts.pop("as_json")
+    report_path: str | None = opts.pop("report_path")
+    if opts.pop("dry_run"):
+        _check_base_url(api.base_url)
+        path = _sansio.CAMPAIGN_TEMPLATE.replace("{campaign_id}", campaign_id)
+        request = {"method": "GET", "path": path, "count": None, "why": "read the campaign"}
+        _dry_run_reads("list", campaign_id, request, as_json=as_json, valid=None)
     api.check()
+    feedback = Feedback(opts.pop("progress"), quiet=opts.pop("quiet"))
 
     async def work() -> CampaignNumbers:
         async with api.session() as session:
             return await session.list_numbers(campaign_id)
 
+    # No progress line: one page at a time goes by fast, and a note would only add noise.
     interrupted, campaign = _run(interruptible(work()))
     if interrupted or campaign is None:
         click.echo("interrupted", err=True)
         raise SystemExit(EXIT_INTERRUPTED)
-    if opts.pop("as_json"):
-        data = {
-            "campaign_id": campaign.campaign_id,
-            "campaign_alias": campaign.campaign_alias,
-            "usecase": campaign.usecase,
-            "count": len(campaign.phone_numbers),
-            "phone_numbers": [
-                {"number": entry.number, "status": _status_text(entry)}
-                for entry in campaign.phone_numbers
-            ],
-        }
-        click.echo(json.dumps(data, indent=2))
+    if report_path is not None:
+        write_listing(campaign, report_path)
+        feedback.note(
+            f"listing written to {report_path} ({_plural(len(campaign.phone_numbers), 'number')})"
+        )
+    if as_json:
+        click.echo(json.dumps(_listing_data(campaign), indent=2))
         raise SystemExit(EXIT_OK)
     console = _stdout_console()
     alias = f" ({campaign.campaign_alias})" if campaign.campaign_alias else ""
@@ -1721,34 +1846,110 @@ class _NumberState:
     number: str
     status: str | None
     error: str | None
+    status_code: int | None = None
 
     @property
     def ok(self) -> bool:
         return self.status is not None and self.status != LinkStatus.FAILED.value
 
+    def outcome(self) -> NumberOutcome:
+        """This state as a report line (``action`` status), ok exactly when the state is."""
+        if self.status is None:
+            kind = OutcomeKind.REJECTED if self.status_code == 404 else OutcomeKind.ERROR
+            return NumberOutcome(
+                self.number,
+                kind,
+                action="status",
+                error=self.error,
+                status_code=self.status_code,
+                attempts=1,
+            )
+        status = LinkStatus.parse(self.status)
+        kind = {
+            LinkStatus.COMPLETED: OutcomeKind.COMPLETED,
+            LinkStatus.FAILED: OutcomeKind.REMOTE_FAILED,
+        }.get(status, OutcomeKind.PENDING)
+        # PROCESSING (or a status this library does not know) is linked as far as status
+        # goes: ok, as in the table and --json.
+        return NumberOutcome(
+            self.number,
+            kind,
+            action="status",
+            error=None if status is not LinkStatus.UNKNOWN else f"status {self.status}",
+            status_code=200,
+            attempts=1,
+            status=status,
+            ok=self.ok,
+        )
 
-@cli.command("status")
-@click.argument("args", nargs=-1, metavar="[CAMPAIGN] NUMBER...")
+
+def _status_numbers(source: NumberInput) -> list[str]:
+    """The distinct normalized numbers of ``source``; an invalid one is a usage error."""
+    numbers: dict[str, None] = {}
+    invalid: list[str] = []
+    for raw in source:
+        number, reason = try_normalize_number(raw)
+        if number is None:
+            invalid.append(source.notes.get(raw, reason or f"{raw!r} is not a valid number"))
+        else:
+            numbers.setdefault(number)
+    if invalid:
+        more = f" (and {len(invalid) - 1:,} more invalid)" if len(invalid) > 1 else ""
+        raise CliError(invalid[0] + more)
+    return list(numbers)
+
+
+@cli.command("status", epilog=_BULK_EPILOG.split(" Blank")[0])
+@click.argument("args", nargs=-1, metavar="[CAMPAIGN] [NUMBER]...")
 @_campaign_options
+@_input_options
 @_connection_options
-@click.option("--json", "as_json", is_flag=True, help="Print the statuses as JSON on stdout.")
+@_no_effect("--batch-size", "status", "one number per request")
+@_no_effect("--callback-url", "status", "it only reads")
+@_no_effect("--callback-method", "status", "it only reads")
+@_no_effect("--wait", "status", "it reads each status once; see the wait command")
+@_dry_run_option("Check the numbers and show the requests; send nothing (no credentials needed).")
+@_output_options
 def status_command(**opts: Any) -> None:
     """Show each number's status in a campaign.
 
-    Exit 1 when a number is not linked to the campaign or its linking FAILED.
+    Exit 1 when a number is not linked to the campaign or its linking FAILED; exit 2 when
+    a number is not a valid US number (nothing is sent then). --report writes one line per
+    number (action "status"; kind completed, pending for PROCESSING, remote_failed, or
+    rejected when not linked).
     """
     campaign_id, raw_numbers = _split_campaign(opts.pop("campaign_id"), opts.pop("args"))
-    if not raw_numbers:
-        raise click.UsageError("no numbers: give one or more numbers after the campaign")
-    numbers: list[str] = []
-    for raw in raw_numbers:
-        try:
-            number = normalize_number(raw)
-        except ValueError as exc:
-            raise CliError(str(exc)) from None
-        if number not in numbers:
-            numbers.append(number)
+    path: str | None = opts.pop("path")
+    if not raw_numbers and path is None:
+        raise click.UsageError(
+            "no numbers: give one or more numbers after the campaign, or -f FILE (-f - for stdin)"
+        )
+    source = _number_input(raw_numbers, path, opts.pop("column"))
     api = _api_from(opts)
+    as_json: bool = opts.pop("as_json")
+    report_path: str | None = opts.pop("report_path")
+    feedback = Feedback(opts.pop("progress"), quiet=opts.pop("quiet"))
+    dry_run: bool = opts.pop("dry_run")
+    if dry_run:
+        _check_base_url(api.base_url)
+    source.prepare()
+    try:
+        if source.header is not None:
+            feedback.note(
+                f"{source.label}: first row taken as a header; numbers from column "
+                f"{source.column_label}"
+            )
+        numbers = _status_numbers(source)
+    finally:
+        source.close()
+    if dry_run:
+        request = {
+            "method": "GET",
+            "path": _sansio.NUMBER_TEMPLATE.replace("{campaign_id}", campaign_id),
+            "count": len(numbers),
+            "why": "read each number's status",
+        }
+        _dry_run_reads("status", campaign_id, request, as_json=as_json, valid=len(numbers))
     api.check()
 
     async def one(session: NumLinkSession, number: str) -> _NumberState:
@@ -1757,22 +1958,40 @@ def status_command(**opts: Any) -> None:
         except NotFoundError as exc:
             if is_campaign_missing(exc):
                 raise
-            return _NumberState(number, None, f"not linked: {exc.message}")
+            state = _NumberState(number, None, f"not linked: {exc.message}", 404)
         except (AuthenticationError, ForbiddenError):
             raise
         except PlivoError as exc:
-            return _NumberState(number, None, str(exc))
-        return _NumberState(number, _status_text(entry), None)
+            state = _NumberState(number, None, str(exc), getattr(exc, "status_code", None))
+        else:
+            state = _NumberState(number, _status_text(entry), None)
+        feedback.advance(state.outcome())
+        return state
 
     async def work() -> list[_NumberState]:
         async with api.session() as session:
             return list(await asyncio.gather(*(one(session, number) for number in numbers)))
 
-    interrupted, states = _run(interruptible(work()))
+    started = time.monotonic()
+    feedback.start_job(f"reading statuses ({campaign_id})", len(numbers))
+    try:
+        interrupted, states = _run(interruptible(work()))
+    finally:
+        feedback.close()
     if interrupted or states is None:
         click.echo("interrupted", err=True)
         raise SystemExit(EXIT_INTERRUPTED)
-    if opts.pop("as_json"):
+    if report_path is not None:
+        report = BulkReport(
+            outcomes=tuple(state.outcome() for state in states),
+            action="status",
+            campaign_id=campaign_id,
+            elapsed=time.monotonic() - started,
+            requests=len(states),
+        )
+        write_report(report, report_path)
+        feedback.note(f"report written to {report_path} ({_plural(len(report), 'number')})")
+    if as_json:
         data = [
             {"number": s.number, "status": s.status, "ok": s.ok, "error": s.error} for s in states
         ]

@@ -1193,3 +1193,190 @@ def test_progress_bar_shows_the_wait_phase(fake: FakePlivo) -> None:
     )
     assert result.exit_code == 0
     assert "waiting for Plivo to finish processing 1 number" in result.stderr
+
+
+# -------------------------------------------------------------------------------------------
+# Every subcommand accepts the common options
+
+
+#: Each common option of the API's "Command line" section, with a value where it takes one.
+COMMON_OPTIONS: list[list[str]] = [
+    ["--base-url", "http://127.0.0.1:9"],
+    ["--concurrency", "3"],
+    ["--rate-limit", "none"],
+    ["--batch-size", "5"],
+    ["--callback-url", "https://example.com/cb"],
+    ["--callback-method", "GET"],
+    ["--wait"],
+    ["--dry-run"],
+    ["--report", "REPORT.json"],
+    ["--json"],
+    ["--quiet"],
+    ["-q"],
+    ["-f", "NUMBERS.txt"],
+    ["--column", "1"],
+]
+SUBCOMMANDS = ["link", "unlink", "sync", "wait", "list", "status"]
+
+
+#: Every (subcommand, option) pair; list reads no numbers, so it has no -f or --column.
+COMMON_OPTION_CASES = [
+    pytest.param(command, option, id=f"{command} {option[0]}")
+    for command in SUBCOMMANDS
+    for option in COMMON_OPTIONS
+    if not (command == "list" and option[0] in ("-f", "--column"))
+]
+
+
+@pytest.mark.parametrize(("command", "option"), COMMON_OPTION_CASES)
+def test_every_subcommand_accepts_every_common_option(
+    command: str, option: list[str], tmp_path: Path
+) -> None:
+    numbers_file = write(tmp_path, "NUMBERS.txt", "2125550001\n")
+    args = [
+        arg.replace("REPORT", str(tmp_path / "r")).replace("NUMBERS.txt", numbers_file)
+        for arg in option
+    ]
+    if args[0] == "--column":
+        args = ["-f", numbers_file, *args]
+    numbers_args = [] if command == "list" or "-f" in args else ["2125550001"]
+    # --dry-run everywhere: the option parsing is what is tested, and nothing is sent.
+    extra = [] if "--dry-run" in args else ["--dry-run"]
+    result = run(None, command, CAMPAIGN, *numbers_args, *args, *extra)
+    assert "No such option" not in result.stderr
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize(
+    ("command", "option"),
+    [
+        ("unlink", "--batch-size"),
+        ("wait", "--callback-url"),
+        ("wait", "--wait"),
+        ("list", "--batch-size"),
+        ("status", "--wait"),
+    ],
+)
+def test_an_option_without_meaning_says_so_in_the_help(command: str, option: str) -> None:
+    result = CliRunner().invoke(cli, [command, "--help"], env={"COLUMNS": "200"})
+    line = next(line for line in result.stdout.splitlines() if line.split()[:1] == [option])
+    assert f"no effect for {command}" in line
+
+
+def test_wait_dry_run_shows_the_polls_and_sends_nothing(fake: FakePlivo) -> None:
+    result = run(fake, "wait", CAMPAIGN, "2125550001", "--dry-run", "--json")
+    assert result.exit_code == 0
+    plan = json.loads(result.stdout)
+    assert (plan["action"], plan["valid"]) == ("wait", 1)
+    assert fake.requests == []
+
+
+def test_list_dry_run_sends_nothing(fake: FakePlivo) -> None:
+    result = run(fake, "list", CAMPAIGN, "--dry-run")
+    assert result.exit_code == 0
+    assert "nothing is sent" in result.stdout
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize("extension", ["json", "csv"])
+def test_list_report_writes_the_listing(fake: FakePlivo, tmp_path: Path, extension: str) -> None:
+    fake.set_status(CAMPAIGN, "12125550001", "COMPLETED")
+    path = tmp_path / f"listing.{extension}"
+    result = run(fake, "list", CAMPAIGN, "--report", str(path), "-q")
+    assert result.exit_code == 0
+    assert result.stderr == ""
+    if extension == "json":
+        data = json.loads(path.read_text(encoding="utf-8"))
+        assert data["phone_numbers"] == [{"number": "12125550001", "status": "COMPLETED"}]
+    else:
+        rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"))))
+        assert rows == [["number", "status"], ["12125550001", "COMPLETED"]]
+
+
+# -------------------------------------------------------------------------------------------
+# status: numbers from a file, report, quiet, dry run
+
+
+def test_status_reads_numbers_from_a_csv_column(fake: FakePlivo, tmp_path: Path) -> None:
+    fake.set_status(CAMPAIGN, "12125550001", "COMPLETED")
+    path = write(tmp_path, "n.csv", "name,phone\nann,212-555-0001\n")
+    result = run(fake, "status", CAMPAIGN, "-f", path, "--column", "phone", "--json")
+    assert result.exit_code == 0
+    assert [s["number"] for s in json.loads(result.stdout)] == ["12125550001"]
+
+
+def test_status_reads_numbers_from_stdin(fake: FakePlivo) -> None:
+    fake.set_status(CAMPAIGN, "12125550001", "COMPLETED")
+    result = run(fake, "status", CAMPAIGN, "-f", "-", "--json", input="2125550001\n")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)[0]["status"] == "COMPLETED"
+
+
+def test_status_with_an_invalid_line_in_the_file_sends_nothing_exit_2(
+    fake: FakePlivo, tmp_path: Path
+) -> None:
+    path = write(tmp_path, "n.txt", "2125550001\n12\n")
+    result = run(fake, "status", CAMPAIGN, "-f", path)
+    assert result.exit_code == 2
+    assert "'12'" in one_error_line(result)
+    assert fake.requests == []
+
+
+def test_status_report_has_each_numbers_status(fake: FakePlivo, tmp_path: Path) -> None:
+    fake.set_status(CAMPAIGN, "12125550001", "COMPLETED")
+    fake.set_status(CAMPAIGN, "12125550002", "PROCESSING")
+    fake.set_status(CAMPAIGN, "12125550003", "FAILED")
+    path = tmp_path / "status.json"
+    result = run(fake, "status", CAMPAIGN, *numbers(4, start=1), "--report", str(path))
+    assert result.exit_code == 1
+    report = read_json_report(path)
+    assert report["action"] == "status"
+    assert kinds(report) == {
+        "12125550001": "completed",
+        "12125550002": "pending",
+        "12125550003": "remote_failed",
+        "12125550004": "rejected",
+    }
+    assert [o["ok"] for o in report["outcomes"]] == [True, True, False, False]
+    assert [o["status"] for o in report["outcomes"]] == ["COMPLETED", "PROCESSING", "FAILED", None]
+
+
+def test_status_csv_report_has_a_row_per_number(fake: FakePlivo, tmp_path: Path) -> None:
+    fake.set_status(CAMPAIGN, "12125550001", "COMPLETED")
+    path = tmp_path / "status.csv"
+    result = run(fake, "status", CAMPAIGN, "2125550001", "--report", str(path))
+    assert result.exit_code == 0
+    rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
+    assert [(r["number"], r["kind"], r["status"]) for r in rows] == [
+        ("12125550001", "completed", "COMPLETED")
+    ]
+
+
+def test_status_quiet_prints_nothing_on_stderr(fake: FakePlivo, tmp_path: Path) -> None:
+    fake.set_status(CAMPAIGN, "12125550001", "COMPLETED")
+    report = tmp_path / "r.json"
+    result = run(fake, "status", CAMPAIGN, "2125550001", "-q", "--report", str(report))
+    assert result.exit_code == 0
+    assert result.stderr == ""
+
+
+def test_status_dry_run_checks_the_numbers_and_sends_nothing(fake: FakePlivo) -> None:
+    result = run(
+        fake,
+        "status",
+        CAMPAIGN,
+        "2125550001",
+        "+1 212 555 0001",
+        "2125550002",
+        "--dry-run",
+        env={"PLIVO_AUTH_ID": None, "PLIVO_AUTH_TOKEN": None},
+    )
+    assert result.exit_code == 0
+    assert "2 valid numbers" in result.stdout
+    assert fake.requests == []
+
+
+def test_status_dry_run_with_an_invalid_number_is_exit_2(fake: FakePlivo) -> None:
+    result = run(fake, "status", CAMPAIGN, "2125550001", "12", "--dry-run")
+    assert result.exit_code == 2
+    assert "'12'" in one_error_line(result)
