@@ -58,7 +58,7 @@ def status_error(cls: type[APIStatusError], status: int, retry_after: float | No
 
 def test_retry_policy_defaults() -> None:
     policy = RetryPolicy()
-    assert (policy.attempts, policy.wait_initial, policy.wait_max) == (6, 0.5, 8.0)
+    assert (policy.attempts, policy.wait_initial, policy.wait_max) == (8, 0.5, 8.0)
     assert (policy.max_retry_after, policy.jitter) == (60.0, 0.25)
 
 
