@@ -79,7 +79,9 @@ def note_attempt() -> None:
         stats.attempts += 1
 
 
-_AUTH_ID = re.compile(r"[A-Za-z0-9]{1,64}")
+# Unreserved URL characters only (nothing to encode, nothing that changes the path); a
+# segment of dots alone is refused below.
+_AUTH_ID = re.compile(r"[A-Za-z0-9._~-]{1,64}")
 
 #: The path templates, as they appear in logs (no ids, no numbers).
 CAMPAIGN_TEMPLATE = "/v1/Account/{auth_id}/10dlc/Campaign/{campaign_id}/Number/"
@@ -95,10 +97,10 @@ def user_agent() -> str:
 
 
 def validate_auth_id(auth_id: str) -> str:
-    if not _AUTH_ID.fullmatch(auth_id):
+    if not _AUTH_ID.fullmatch(auth_id) or not auth_id.strip("."):
         raise ValueError(
-            "auth_id must be 1 to 64 ASCII letters and digits (Plivo auth ids look like "
-            "'MA' followed by 18 characters)"
+            "auth_id must be 1 to 64 ASCII letters, digits, '-', '_', '.' or '~' (Plivo "
+            "auth ids look like 'MA' followed by 18 letters and digits)"
         )
     return auth_id
 

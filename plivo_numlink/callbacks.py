@@ -361,11 +361,18 @@ class CallbackEvent:
 
 # Field names are not documented; each tuple lists spellings, most likely first. Keys are
 # compared with case and punctuation dropped, so ``EventType`` and ``event_type`` are one.
-_KIND_KEYS = ("event", "eventtype", "type")
+_KIND_KEYS = ("event", "eventtype", "eventname", "type")
 _NUMBER_KEYS = ("number", "phonenumber")
 _CAMPAIGN_KEYS = ("campaignid",)
 _STATUS_KEYS = ("status",)
-_REASON_KEYS = ("reason", "failurereason", "error", "remark")
+_REASON_KEYS = (
+    "reason",
+    "failurereason",
+    "error",
+    "errormessage",
+    "errorreason",
+    "remark",
+)
 
 
 def _squash(key: str) -> str:

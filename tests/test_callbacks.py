@@ -1069,3 +1069,15 @@ def test_receiver_repr_hides_the_token() -> None:
     receiver = CallbackReceiver(Recorder(), auth_token=[TOKEN, SUB_TOKEN])
     assert TOKEN not in repr(receiver)
     assert SUB_TOKEN not in repr(receiver)
+
+
+@pytest.mark.parametrize("key", ["eventName", "event_name"])
+def test_parse_event_reads_the_kind_from_an_event_name_field(key: str) -> None:
+    event = parse_event({key: "number_unlinking", "number": "12125557777"})
+    assert event.kind is CallbackKind.UNLINKING
+
+
+@pytest.mark.parametrize("key", ["errorMessage", "error_message", "error_reason"])
+def test_parse_event_reads_the_reason_from_an_error_message_field(key: str) -> None:
+    event = parse_event({"status": "failed", key: "retry the request"})
+    assert event.reason == "retry the request"
