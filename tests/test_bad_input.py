@@ -461,14 +461,20 @@ SINGLE_CALLS: dict[str, Callable[[NumLinkSession], Awaitable[Any]]] = {
 BARE = (KeyError, TypeError, AttributeError, IndexError, json.JSONDecodeError, RecursionError)
 
 
-@pytest.mark.parametrize("call", list(SINGLE_CALLS))
-@pytest.mark.parametrize("answer", list(BROKEN_ANSWERS))
+@pytest.mark.parametrize(
+    ("answer", "call"),
+    [
+        (answer, call)
+        for answer in BROKEN_ANSWERS
+        for call in SINGLE_CALLS
+        # An empty 2xx is an acceptance for link/unlink: see the test at the end.
+        if not (answer == "empty-200" and call in ("link", "unlink"))
+    ],
+)
 async def test_a_broken_answer_to_a_single_call_is_a_clear_error(
     session: NumLinkSession, fake: FakePlivo, answer: str, call: str
 ) -> None:
     status, body, content_type, expected, fragment = BROKEN_ANSWERS[answer]
-    if answer == "empty-200" and call in ("link", "unlink"):
-        pytest.skip("an empty 2xx is an acceptance for link/unlink: see the test below")
     if answer == "api-id-number" and call in ("link", "unlink"):
         body = '{"api_id": 5, "message": "ok"}'
     fake.enqueue_fault(status, RETRY.attempts, body=body, content_type=content_type)
