@@ -663,19 +663,20 @@ class BulkRun:
         """Whether the campaign exists (asked once per job; True when it cannot be told)."""
         async with self._snapshot_lock:
             if self._campaign_known is None:
-                try:
-                    await self._session._request(
-                        "GET",
-                        _sansio.CAMPAIGN_TEMPLATE,
-                        self._path,
-                        params={"limit": "1", "offset": "0"},
-                    )
-                except APIStatusError as exc:
-                    self._campaign_known = exc.status_code != 404
-                except PlivoError:
-                    self._campaign_known = True
-                else:
-                    self._campaign_known = True
+                self._campaign_known = True  # unless the campaign itself answers 404
+                with _sansio.counting_attempts() as counted:
+                    try:
+                        await self._session._request(
+                            "GET",
+                            _sansio.CAMPAIGN_TEMPLATE,
+                            self._path,
+                            params={"limit": "1", "offset": "0"},
+                        )
+                    except APIStatusError as exc:
+                        self._campaign_known = exc.status_code != 404
+                    except PlivoError:
+                        pass
+                self._requests += counted.attempts
         return self._campaign_known
 
 

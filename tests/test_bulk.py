@@ -1685,3 +1685,20 @@ async def test_a_wait_takes_a_400_not_linked_answer_to_a_get_as_not_listed(
         )
     assert linked_report.ok
     assert gone_report.ok
+
+
+async def test_the_campaign_check_after_a_bare_404_counts_in_the_report_requests(
+    custom_server: Callable[[Handler], Awaitable[str]],
+) -> None:
+    seen: list[str] = []
+    answer = bare_404_server(campaign_exists=True)
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        seen.append(request.method)
+        return await answer(request)
+
+    base_url = await custom_server(handle)
+    async with session_on(base_url) as session:
+        report = await session.unlink_many(CAMPAIGN, us_numbers(3))
+    assert seen.count("GET") == 1
+    assert report.requests == len(seen)
