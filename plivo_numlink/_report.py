@@ -210,12 +210,6 @@ class BulkReport:
             "duplicates": self.duplicates,
         }
 
-    @classmethod
-    def from_outcomes(
-        cls, outcomes: Iterable[NumberOutcome], **fields: Any
-    ) -> BulkReport:  # pragma: no cover - trivial
-        return cls(outcomes=tuple(outcomes), **fields)
-
 
 CSV_FIELDS = [field.name for field in attrs.fields(NumberOutcome)]
 
