@@ -26,6 +26,8 @@ What it models:
   ``drop_response_rate`` (the call took effect but the answer is lost).
 - Status callbacks to the ``url`` given on link/unlink, signed like Plivo's (V2 and V3
   signatures, with the ``Ma`` variants).
+- Numbers as Plivo writes them, ``14155550103``; the E.164 form its reference documents,
+  ``+14155550103``, is accepted too, and stored and answered without the ``+``.
 
 Every random choice comes from ``random.Random(seed)``, so a run is repeatable under a seed
 as long as the requests arrive in the same order.

@@ -76,8 +76,12 @@ class Campaign:
 
 
 def wire_number(text: str) -> str | None:
-    """``text`` if it is a number as the API writes them (11 digits from ``1``, no ``+``)."""
-    digits = text
+    """``text`` as the API writes numbers (11 digits from ``1``, no ``+``), or None.
+
+    Plivo documents E.164 (``+14155550103``) for link while every example and answer
+    writes ``14155550103``, so both are accepted; nothing else is (no spaces or dashes).
+    """
+    digits = text[1:] if text.startswith("+") else text
     if len(digits) == 11 and digits[0] == "1" and digits.isascii() and digits.isdigit():
         return digits
     return None

@@ -72,13 +72,83 @@ async def test_link_with_a_body_that_is_not_json_gets_400() -> None:
 
 
 @pytest.mark.parametrize(
-    "number", ["+12125557777", "2125557777", "22125557777", "1212555777a", "1２１２5557777", ""]
+    "number",
+    [
+        "2125557777",
+        "22125557777",
+        "1212555777a",
+        "1２１２5557777",
+        "",
+        # A "+" announces the country code: it must be followed by 1 and 10 more digits.
+        "+2125557777",
+        "+22125557777",
+        "++12125557777",
+        "+1 212 555 7777",
+    ],
 )
 async def test_malformed_number_is_not_a_valid_number(number: str) -> None:
     async with serving() as api:
         answer = await api.link(number)
     assert answer.status == 400
     assert answer.body["error"] == f"The number {number} is not a valid number"
+
+
+async def test_link_accepts_the_documented_e164_form_and_stores_it_without_plus() -> None:
+    async with serving() as api:
+        fake = api.fake
+        answer = await api.link("+" + N1, N2)
+        assert fake.numbers(CAMPAIGN) == {N1: "PROCESSING", N2: "PROCESSING"}
+        listed = await api.list()
+    assert answer.status == 202
+    assert answer.body["message"] == (
+        f"Request to link {N1},{N2} to campaign CUOGHIN was received and is being processed"
+    )
+    assert listed.body["phone_numbers"] == [
+        {"number": N1, "status": "PROCESSING"},
+        {"number": N2, "status": "PROCESSING"},
+    ]
+
+
+async def test_e164_and_plain_forms_of_one_number_in_a_request_are_linked_once() -> None:
+    async with serving() as api:
+        answer = await api.link(N1, "+" + N1)
+        assert api.fake.numbers(CAMPAIGN) == {N1: "PROCESSING"}
+    assert answer.status == 202
+    assert f"link {N1} to" in answer.body["message"]
+
+
+async def test_e164_form_of_a_number_already_linked_is_already_requested() -> None:
+    async with serving(campaigns=[CAMPAIGN, "CBBB"]) as api:
+        await api.link(N1)
+        again = await api.link("+" + N1)
+        elsewhere = await api.link("+" + N1, campaign="CBBB")
+    assert again.body["error"] == f"The number {N1} is already requested for linking"
+    assert elsewhere.body["error"] == f"The number {N1} is linked to another campaign"
+
+
+async def test_invalid_numbers_option_refuses_the_e164_form_too() -> None:
+    async with serving(invalid_numbers=[N2]) as api:
+        answer = await api.link("+" + N2)
+    assert answer.status == 400
+    assert answer.body["error"] == f"The number {N2} is not a valid number"
+
+
+async def test_get_and_unlink_accept_the_e164_form_in_the_path() -> None:
+    async with serving(complete_after_polls=1) as api:
+        fake = api.fake
+        fake.set_status(CAMPAIGN, N1, "COMPLETED")
+        one = await api.get("+" + N1)
+        unlinked = await api.unlink("+" + N1)
+        assert fake.campaigns[CAMPAIGN].pending[N1].op == "unlink"
+        missing = await api.get("+" + N2)
+    assert one.status == 200
+    assert one.body["phone_numbers"] == [{"number": N1, "status": "COMPLETED"}]
+    assert unlinked.status == 202
+    assert unlinked.body["message"] == (
+        f"Request to unlink {N1} from campaign CUOGHIN was received and is being processed"
+    )
+    assert missing.status == 404
+    assert missing.body["error"] == f"The number {N2} is not linked to this campaign"
 
 
 async def test_invalid_numbers_option_makes_plivo_refuse_a_well_formed_number() -> None:
