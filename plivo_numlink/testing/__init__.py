@@ -28,6 +28,8 @@ What it models:
   signatures, with the ``Ma`` variants).
 - Numbers as Plivo writes them, ``14155550103``; the E.164 form its reference documents,
   ``+14155550103``, is accepted too, and stored and answered without the ``+``.
+- Campaigns that already hold linked numbers: ``FakePlivo(prelink=1000)`` (generated
+  numbers) or ``prelink={"CUOGHIN": [...]}``, and ``add_campaign(id, numbers=[...])``.
 
 Every random choice comes from ``random.Random(seed)``, so a run is repeatable under a seed
 as long as the requests arrive in the same order.
@@ -42,7 +44,7 @@ from ._state import COMPLETED as COMPLETED
 from ._state import FAILED as FAILED
 from ._state import FAILURE_REASON as FAILURE_REASON
 from ._state import PROCESSING as PROCESSING
-from ._state import Campaign, PendingChange
+from ._state import Campaign, PendingChange, generated_numbers
 
 __all__ = [
     "DEFAULT_AUTH_ID",
@@ -53,5 +55,6 @@ __all__ = [
     "RecordedRequest",
     "SentCallback",
     "basic_auth_header",
+    "generated_numbers",
     "serve",
 ]

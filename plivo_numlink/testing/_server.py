@@ -70,6 +70,11 @@ class FakePlivo:
     - ``host``, ``port``: where it listens (port 0 = a free port, chosen on first start).
     - ``seed``: seed of the one ``random.Random`` behind every random choice.
     - ``campaigns``: ids of the campaigns that exist from the start.
+    - ``prelink``: numbers linked (``COMPLETED``) from the start, for tests and benchmarks
+      that unlink or list: a count ``N`` gives each campaign of ``campaigns`` N generated
+      numbers (``12122000000``, ``12122000001``... running on from one campaign to the
+      next), or a mapping ``{campaign_id: numbers}`` names them (any usual spelling; a
+      campaign it names is created if needed).
     - ``latency``: seconds to wait before handling each request; a ``(low, high)`` pair
       draws it uniformly from that range.
     - ``complete_after``, ``complete_after_polls``: when a pending link/unlink is done (see
@@ -148,6 +153,7 @@ class FakePlivo:
         port: int = 0,
         seed: int = 0,
         campaigns: Iterable[str] = ("CUOGHIN",),
+        prelink: int | Mapping[str, Iterable[str]] = 0,
         latency: float | tuple[float, float] = 0.0,
         complete_after: float = 0.0,
         complete_after_polls: int = 1,
@@ -208,6 +214,7 @@ class FakePlivo:
         )
         for campaign_id in campaigns:
             self._book.add_campaign(campaign_id)
+        self._book.prelink(prelink)
         self._runner: web.ServerRunner | None = None
 
     # ----------------------------------------------------------- options kept by two parts
@@ -298,9 +305,13 @@ class FakePlivo:
         *,
         alias: str | None = None,
         usecase: str = "STARTER",
+        numbers: Iterable[str] = (),
     ) -> Campaign:
-        """Create (or replace) an empty campaign and return it."""
-        return self._book.add_campaign(campaign_id, alias=alias, usecase=usecase)
+        """Create (or replace) a campaign and return it; ``numbers`` are linked, COMPLETED.
+
+        A number that is in another campaign is refused with :class:`ValueError`.
+        """
+        return self._book.add_campaign(campaign_id, alias=alias, usecase=usecase, numbers=numbers)
 
     def set_status(self, campaign_id: str, number: str, status: str | None) -> None:
         """Put ``number`` in the campaign with ``status`` (any text), or remove it (None).
@@ -382,7 +393,8 @@ async def serve(
     """Run a :class:`FakePlivo` in the foreground until the awaiting task is cancelled.
 
     ``on_ready(fake)`` is called once it listens (to print ``fake.base_url``, say); this
-    function prints nothing itself. ``options`` are :class:`FakePlivo`'s.
+    function prints nothing itself. ``options`` are :class:`FakePlivo`'s (``prelink=N``
+    among them).
     """
     fake = FakePlivo(host=host, port=port, **options)
     await fake.start()

@@ -13,7 +13,7 @@ Plivo's refusals are raised as :class:`Refused`, which the HTTP layer turns into
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 from itertools import islice
 from typing import Literal
@@ -28,6 +28,9 @@ FAILED = "FAILED"
 
 #: The ``reason`` of a ``failed`` callback, and the cause of a FAILED status.
 FAILURE_REASON = "Number linking failed: the number is not eligible for this campaign"
+
+#: How many numbers :func:`generated_numbers` can make (area code 212, exchanges 200-999).
+MAX_GENERATED_NUMBERS = 800 * 10_000
 
 #: ``(url, method, params)`` of a status callback that is due.
 CallbackStarter = Callable[[str, str, dict[str, str]], None]
@@ -96,6 +99,19 @@ def normalized_set(numbers: Iterable[str]) -> frozenset[str]:
     return frozenset(out)
 
 
+def generated_numbers(count: int, start: int = 0) -> Iterator[str]:
+    """``count`` distinct valid numbers from the ``start``-th: ``12122000000``, ``12122000001``...
+
+    The ``i``-th is ``1212``, then the exchange ``200 + i // 10000``, then ``i % 10000`` in
+    four digits (the same numbers as the benchmarks' ``numbers()``).
+    """
+    if count < 0 or start < 0 or start + count > MAX_GENERATED_NUMBERS:
+        raise ValueError(
+            f"can generate numbers 0 to {MAX_GENERATED_NUMBERS - 1} only, not {count} from {start}"
+        )
+    return (f"1212{200 + i // 10_000}{i % 10_000:04d}" for i in range(start, start + count))
+
+
 def _timestamp() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -145,14 +161,64 @@ class CampaignBook:
         *,
         alias: str | None = None,
         usecase: str = "STARTER",
+        numbers: Iterable[str] = (),
     ) -> Campaign:
-        """Create (or replace) an empty campaign and return it."""
+        """Create (or replace) a campaign holding ``numbers`` as COMPLETED, and return it."""
+        linked = self._checked_prelink(campaign_id, numbers)
         old = self.campaigns.get(campaign_id)
         if old is not None:
             self._cancel_timers(old)
         campaign = Campaign(campaign_id, alias or f"Campaign {campaign_id}", usecase)
+        campaign.numbers = dict.fromkeys(linked, COMPLETED)
         self.campaigns[campaign_id] = campaign
         return campaign
+
+    def prelink(self, prelink: int | Mapping[str, Iterable[str]]) -> None:
+        """Link numbers before any request: N generated ones per campaign, or given ones."""
+        if isinstance(prelink, bool) or not isinstance(prelink, (int, Mapping)):
+            raise TypeError(
+                f"prelink must be a count or a mapping of campaign ids to numbers, not {prelink!r}"
+            )
+        if isinstance(prelink, int):
+            if prelink < 0:
+                raise ValueError(f"prelink must be >= 0, not {prelink!r}")
+            # Checked before generating anything: millions of numbers take seconds.
+            if prelink * len(self.campaigns) > MAX_GENERATED_NUMBERS:
+                raise ValueError(
+                    f"prelink={prelink} for {len(self.campaigns)} campaign(s) needs more numbers "
+                    f"than can be generated ({MAX_GENERATED_NUMBERS:,})"
+                )
+            # Numbers run on from one campaign to the next: a number has one campaign.
+            for index, campaign_id in enumerate(list(self.campaigns)):
+                self._link_completed(campaign_id, generated_numbers(prelink, index * prelink))
+            return
+        for campaign_id, numbers in prelink.items():
+            if campaign_id not in self.campaigns:
+                self.add_campaign(campaign_id)
+            self._link_completed(campaign_id, numbers)
+
+    def _link_completed(self, campaign_id: str, numbers: Iterable[str]) -> None:
+        campaign = self.campaigns[campaign_id]
+        campaign.numbers.update(
+            dict.fromkeys(self._checked_prelink(campaign_id, numbers), COMPLETED)
+        )
+
+    def _checked_prelink(self, campaign_id: str, numbers: Iterable[str]) -> list[str]:
+        if isinstance(numbers, str):
+            raise TypeError(f"the numbers of campaign {campaign_id} must be a list, not a string")
+        linked: list[str] = []
+        for raw in numbers:
+            number, reason = try_normalize_number(raw)
+            if number is None:
+                raise ValueError(f"cannot prelink to campaign {campaign_id}: {reason}")
+            for other in self.campaigns.values():
+                if other.campaign_id != campaign_id and number in other.numbers:
+                    raise ValueError(
+                        f"cannot prelink {number} to campaign {campaign_id}: "
+                        f"it is in campaign {other.campaign_id}"
+                    )
+            linked.append(number)
+        return linked
 
     def set_status(self, campaign_id: str, number: str, status: str | None) -> None:
         """Put ``number`` in the campaign with ``status`` (any text), or remove it (None)."""

@@ -15,12 +15,15 @@ from _fake_client import (
     CAMPAIGN,
     N1,
     Api,
+    Clock,
     serving,
     until,
 )
 
+from plivo_numlink.callbacks import signature_v2
 from plivo_numlink.testing import (
     DEFAULT_AUTH_ID,
+    DEFAULT_AUTH_TOKEN,
     FakePlivo,
     RecordedRequest,
     basic_auth_header,
@@ -68,6 +71,55 @@ async def test_base_url_is_the_origin_on_localhost() -> None:
     async with FakePlivo() as fake:
         assert fake.base_url == f"http://127.0.0.1:{fake.port}"
         assert fake.port > 0
+
+
+def test_options_are_readable_attributes() -> None:
+    clock = Clock()
+    fake = FakePlivo(
+        latency=(0.0, 0.5),
+        page_cap=7,
+        complete_after_polls=3,
+        fail_numbers=["+1 212 555 7777"],
+        max_concurrent=4,
+        clock=clock,
+    )
+    assert fake.latency == (0.0, 0.5)
+    assert fake.page_cap == 7
+    assert fake.complete_after_polls == 3
+    assert fake.fail_numbers == frozenset({N1})
+    assert fake.max_concurrent == 4
+    assert fake.clock is clock
+    assert fake.auth_token == DEFAULT_AUTH_TOKEN
+    assert fake.send_callbacks is True
+    assert fake.down is False
+
+
+async def test_options_may_be_changed_on_a_running_fake() -> None:
+    async with serving() as api:
+        fake = api.fake
+        fake.error_rates = {503: 1.0}
+        faulted = await api.list()
+        fake.error_rates = {}
+        old = basic_auth_header(fake.auth_id, fake.auth_token)
+        fake.auth_token = "a-new-token"
+        refused = await api.request("GET", api.url(), auth=old)
+        accepted = await api.list()
+        clock = Clock()
+        fake.clock = clock
+        fake.complete_after, fake.complete_after_polls = 60, 0
+        await api.link(N1)
+        clock.now += 60
+        done = await api.list()
+    assert faulted.status == 503
+    assert refused.status == 401
+    assert accepted.status == 200
+    assert done.statuses == {N1: "COMPLETED"}
+    # Callbacks are signed with the token the fake now accepts.
+    headers = fake.callback_headers("POST", "https://example.com/cb", {"a": "1"})
+    nonce = headers["X-Plivo-Signature-V2-Nonce"]
+    assert headers["X-Plivo-Signature-V2"] == signature_v2(
+        "https://example.com/cb", nonce, "a-new-token"
+    )
 
 
 # ------------------------------------------------------------------------------------------
