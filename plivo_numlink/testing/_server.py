@@ -274,9 +274,10 @@ class FakePlivo:
             return
         self._book.stop_timers()
         # Cancel what is in flight (paused or sleeping requests) rather than waiting for it.
-        tasks: list[asyncio.Task[Any]] = [*self._handler.tasks, *self._callbacks.cancel()]
-        for task in tasks:
+        handlers = list(self._handler.tasks)
+        for task in handlers:
             task.cancel()
+        tasks: list[asyncio.Task[Any]] = [*handlers, *self._callbacks.cancel()]
         await runner.cleanup()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
