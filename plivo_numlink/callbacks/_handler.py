@@ -1,0 +1,194 @@
+"""The aiohttp side of status callbacks: verify, refuse replays, parse, dispatch.
+
+:class:`CallbackReceiver` holds the state (the nonces already accepted); :func:`handler`
+builds one and returns its ``handle`` method for an aiohttp route.
+"""
+
+from __future__ import annotations
+
+import collections
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeAlias
+from urllib.parse import urlparse
+
+from aiohttp import web
+
+from .._log import register_secret
+from ._events import CallbackEvent, parse_event
+from ._request import DEFAULT_MAX_BODY_SIZE, request_params
+from ._signatures import SIGNATURE_HEADERS, token_list, valid_nonces
+
+__all__ = [
+    "DEFAULT_MAX_NONCES",
+    "DEFAULT_REPLAY_WINDOW",
+    "CallbackReceiver",
+    "OnEvent",
+    "PublicUrl",
+    "handler",
+]
+
+logger = logging.getLogger("plivo_numlink")
+
+#: Seconds a nonce is remembered: a request carrying a nonce already accepted within this
+#: window is refused as a replay. (A request answered 500 is forgotten, so Plivo's retry of
+#: it is accepted even if it carries the same nonce.)
+DEFAULT_REPLAY_WINDOW = 300.0
+#: Most nonces remembered at once. Only validly signed requests are remembered, so this is
+#: reached only by a very busy endpoint; the oldest are forgotten first.
+DEFAULT_MAX_NONCES = 100_000
+
+#: What :func:`handler` calls with each event: a coroutine function (a plain function works too).
+OnEvent: TypeAlias = Callable[[CallbackEvent], "Awaitable[object] | None"]
+#: The URL Plivo calls: a string, or a function of the request that returns it.
+PublicUrl: TypeAlias = "str | Callable[[web.Request], str] | None"
+
+
+class CallbackReceiver:
+    """Verifies, de-duplicates and dispatches status callbacks; ``handle`` is the handler.
+
+    It remembers the nonce of each accepted callback for ``replay_window`` seconds (at most
+    ``max_nonces`` of them, the oldest forgotten first) and refuses a request that carries
+    one again. See :func:`handler` for the arguments.
+    """
+
+    def __init__(
+        self,
+        on_event: OnEvent,
+        *,
+        auth_token: str | Sequence[str],
+        public_url: PublicUrl = None,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        replay_window: float = DEFAULT_REPLAY_WINDOW,
+        clock: Callable[[], float] = time.monotonic,
+        max_nonces: int = DEFAULT_MAX_NONCES,
+    ) -> None:
+        tokens = token_list(auth_token)
+        if not tokens:
+            raise ValueError("auth_token must be a non-empty string or a sequence of them")
+        if max_body_size < 1:
+            raise ValueError(f"max_body_size must be at least 1, not {max_body_size!r}")
+        if not replay_window >= 0:  # also refuses NaN
+            raise ValueError(f"replay_window must be >= 0 seconds, not {replay_window!r}")
+        if max_nonces < 1:
+            raise ValueError(f"max_nonces must be at least 1, not {max_nonces!r}")
+        self._on_event = on_event
+        self._tokens = tokens
+        for token in tokens:  # masked in any record on the plivo_numlink logger
+            register_secret(token)
+        self._public_url = public_url
+        self._max_body_size = max_body_size
+        self._replay_window = replay_window
+        self._clock = clock
+        self._max_nonces = max_nonces
+        # (version, nonce) -> when it may be forgotten; insertion order is expiry order.
+        self._seen: collections.OrderedDict[tuple[str, str], float] = collections.OrderedDict()
+
+    def __repr__(self) -> str:
+        # Never the tokens.
+        return f"<CallbackReceiver on_event={self._on_event!r} public_url={self._public_url!r}>"
+
+    def url_for(self, request: web.Request) -> str:
+        """The URL the signature is checked against: ``public_url``, or the request's own."""
+        public = self._public_url
+        if public is None:
+            return str(request.url)
+        url = public if isinstance(public, str) else public(request)
+        # A proxy rewrites the origin and path, rarely the query: keep the request's query
+        # when the public URL names none, as Plivo signs the URL it called, query included.
+        if request.query_string and not urlparse(url).query:
+            url = f"{url}?{request.query_string}"
+        return url
+
+    def _expire(self, now: float) -> None:
+        while self._seen:
+            key, expiry = next(iter(self._seen.items()))
+            if expiry > now and len(self._seen) <= self._max_nonces:
+                return
+            del self._seen[key]
+
+    async def handle(self, request: web.Request) -> web.Response:
+        """The aiohttp handler: 200 ``OK`` once ``on_event`` returned; see :func:`handler`."""
+        try:
+            params = await request_params(request, max_body_size=self._max_body_size)
+        except web.HTTPException as exc:
+            return web.Response(status=exc.status, text=exc.text or exc.reason)
+        url = self.url_for(request)
+        nonces = valid_nonces(request.method, url, params, request.headers, self._tokens)
+        if not nonces:
+            has_signature = any(name.lower() in SIGNATURE_HEADERS for name in request.headers)
+            text = "invalid signature" if has_signature else "missing signature"
+            logger.warning("status callback refused (%s) for %s", text, url)
+            return web.Response(status=403, text=text)
+        now = self._clock()
+        self._expire(now)
+        if any(key in self._seen for key in nonces):
+            logger.warning("status callback refused (replayed nonce) for %s", url)
+            return web.Response(status=403, text="replayed")
+        for key in nonces:
+            self._seen[key] = now + self._replay_window
+        self._expire(now)
+        event = parse_event(params)
+        done = False
+        try:
+            result = self._on_event(event)
+            if inspect.isawaitable(result):
+                await result
+            done = True
+        except Exception:
+            logger.exception(
+                "status callback handler failed for %s event on number %s (answering 500 so "
+                "Plivo retries)",
+                event.kind,
+                event.number,
+            )
+            return web.Response(status=500, text="callback handler failed")
+        finally:
+            if not done:
+                # Plivo's retry may carry the same nonce: it must not look like a replay.
+                for key in nonces:
+                    self._seen.pop(key, None)
+        return web.Response(text="OK")
+
+
+def handler(
+    on_event: OnEvent,
+    *,
+    auth_token: str | Sequence[str],
+    public_url: PublicUrl = None,
+    max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+    replay_window: float = DEFAULT_REPLAY_WINDOW,
+    clock: Callable[[], float] = time.monotonic,
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """An aiohttp handler that verifies, de-duplicates and parses Plivo's status callbacks.
+
+    For each request it reads the parameters (:func:`request_params`), checks the
+    signature (:func:`is_valid_signature`) against ``public_url`` and ``auth_token``, refuses
+    a nonce already accepted within ``replay_window`` seconds, then awaits
+    ``on_event(parse_event(params))``. Answers:
+
+    - 200 ``OK`` once ``on_event`` returned;
+    - 403 ``missing signature``, ``invalid signature`` or ``replayed`` (``on_event`` is not
+      called);
+    - 413 for a body over ``max_body_size`` bytes (refused before reading it whole when the
+      request says its length), 400 for a body that cannot be parsed;
+    - 500 when ``on_event`` raised: the exception is logged on the ``plivo_numlink`` logger
+      and the nonce forgotten, so that Plivo's retry (60, 120, 240 s later) is accepted.
+
+    ``auth_token``: the token (or tokens: main and sub-account) Plivo signs with.
+    ``public_url``: the full URL Plivo calls, when a proxy makes the URL the app sees
+    differ (scheme, host, path); or a callable taking the request and returning it. Without
+    it the request's own URL is used. The request's query is added when ``public_url`` has
+    none. ``clock``: seconds, for the replay window (injectable for tests).
+    """
+    receiver = CallbackReceiver(
+        on_event,
+        auth_token=auth_token,
+        public_url=public_url,
+        max_body_size=max_body_size,
+        replay_window=replay_window,
+        clock=clock,
+    )
+    return receiver.handle
