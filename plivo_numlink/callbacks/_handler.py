@@ -34,7 +34,8 @@ logger = logging.getLogger("plivo_numlink")
 
 #: Seconds a nonce is remembered: a request carrying a nonce already accepted within this
 #: window is refused as a replay. (A request answered 500 is forgotten, so Plivo's retry of
-#: it is accepted even if it carries the same nonce.)
+#: it is accepted even if it carries the same nonce.) The memory is per receiver, in the
+#: process: see :class:`CallbackReceiver` for what that does not cover.
 DEFAULT_REPLAY_WINDOW = 300.0
 #: Most nonces remembered at once. Only validly signed requests are remembered, so this is
 #: reached only by a very busy endpoint; the oldest are forgotten first.
@@ -51,7 +52,16 @@ class CallbackReceiver:
 
     It remembers the nonce of each accepted callback for ``replay_window`` seconds (at most
     ``max_nonces`` of them, the oldest forgotten first) and refuses a request that carries
-    one again. See :func:`handler` for the arguments.
+    one again. A signature moved to its ``Ma`` twin header carries the same nonce, so it is
+    refused too. See :func:`handler` for the arguments.
+
+    Limits of the replay window: the nonces live in this object's memory, in one process.
+    A replay is not recognised when it reaches another receiver (several worker processes,
+    or hosts behind a load balancer, each remember only their own callbacks), after a
+    restart, after ``replay_window`` seconds, or once ``max_nonces`` newer nonces pushed it
+    out. No timestamp is checked (Plivo documents none), so nothing else bounds the age of a
+    replayed request. Where that matters, refuse replays in ``on_event`` too (for
+    example, by making it idempotent on the number and status).
     """
 
     def __init__(
@@ -182,6 +192,10 @@ def handler(
     differ (scheme, host, path); or a callable taking the request and returning it. Without
     it the request's own URL is used. The request's query is added when ``public_url`` has
     none. ``clock``: seconds, for the replay window (injectable for tests).
+
+    Where a V3 signature header is present, V3 alone decides (a valid V2 signature beside a
+    V3 one that does not match is refused): see :func:`is_valid_signature`. The replay
+    window is per process and in memory: see :class:`CallbackReceiver` for its limits.
     """
     receiver = CallbackReceiver(
         on_event,

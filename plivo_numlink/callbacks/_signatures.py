@@ -166,7 +166,14 @@ def _matches(expected: str, candidates: Sequence[bytes]) -> bool:
 def valid_nonces(
     method: str, url: str, params: Params, headers: Mapping[str, str], tokens: Sequence[str]
 ) -> set[tuple[str, str]]:
-    """The ``(version, nonce)`` pairs of the signature versions in ``headers`` that match."""
+    """The ``(version, nonce)`` pairs of the signature versions in ``headers`` that match.
+
+    Empty when the request is not validly signed. Where a V3 signature header is present
+    (``X-Plivo-Signature-V3`` or its ``Ma`` twin), V3 alone decides: V2 signs only the URL
+    and nonce, so a captured (nonce, V2 signature) pair would otherwise carry any changed
+    parameters past an invalid V3. A V2 pair that matches beside a matching V3 is returned
+    too, so that a receiver remembers both nonces (a replay stripped to V2 is refused).
+    """
     found = _lower_headers(headers)
     valid: set[tuple[str, str]] = set()
     for header, (version, nonce_header) in SIGNATURE_HEADERS.items():
@@ -183,10 +190,16 @@ def valid_nonces(
             else:
                 expected = [signature_v3(method, url, params, nonce, token) for token in tokens]
         except (ValueError, TypeError):
-            # A method other than GET/POST, or a URL urllib cannot split: nothing can match.
+            # A method other than GET/POST, a URL urllib cannot split, or text that cannot be
+            # encoded (a lone surrogate from undecodable header bytes): nothing can match.
             continue
         if any(_matches(signature, candidates) for signature in expected):
             valid.add((version, nonce))
+    v3_present = any(
+        SIGNATURE_HEADERS[name][0] == "v3" for name in found if name in SIGNATURE_HEADERS
+    )
+    if v3_present and not any(version == "v3" for version, _ in valid):
+        return set()  # no downgrade to V2
     return valid
 
 
@@ -197,7 +210,7 @@ def is_valid_signature(
     headers: Mapping[str, str],
     auth_token: str | Sequence[str],
 ) -> bool:
-    """True when a V2 or V3 signature in ``headers`` matches under one of the tokens.
+    """True when the signatures in ``headers`` match under one of the tokens.
 
     ``url`` is the full URL Plivo called (with its query), ``params`` the callback's
     parameters (the body of a POST, the query of a GET), ``headers`` the request headers
@@ -205,8 +218,14 @@ def is_valid_signature(
     Checked: ``X-Plivo-Signature-V2`` and ``X-Plivo-Signature-Ma-V2`` with
     ``X-Plivo-Signature-V2-Nonce``; ``X-Plivo-Signature-V3`` and ``X-Plivo-Signature-Ma-V3``
     (each may hold several comma-separated signatures) with ``X-Plivo-Signature-V3-Nonce``.
-    Comparisons take constant time. Junk (missing nonce, empty or non-base64 values) gives
-    ``False``, never an exception.
+    Where a V3 signature header (``X-Plivo-Signature-V3`` or ``X-Plivo-Signature-Ma-V3``)
+    is present, V3 alone decides: a valid V2 signature beside a V3 one that does not match
+    (or lacks its nonce) gives ``False``, since V2 does not sign the parameters. Without a V3
+    header, a matching V2 signature is enough (the 10DLC callback page documents V2).
+    Either ``Ma`` twin matching is enough, and each is checked against every token given.
+
+    Comparisons take constant time. Junk (missing nonce, empty or non-base64 values, lone
+    surrogates, a header over 4,096 characters) gives ``False``, never an exception.
     """
     tokens = token_list(auth_token)
     if not tokens:
