@@ -28,8 +28,10 @@ replays, parses the parameters and awaits your coroutine with a :class:`Callback
     web.run_app(app)
 
 The handler answers 200 once ``on_event`` returned, 403 for a bad, missing or replayed
-signature, 413 for a body over ``max_body_size`` and 500 when ``on_event`` raised (Plivo then
-retries the callback after 60, 120 and 240 seconds, so ``on_event`` should be idempotent).
+signature, 413 for a body over ``max_body_size``, 400 for a request it cannot read, and 500
+when ``on_event`` raised (Plivo then retries the callback after 60, 120 and 240 seconds, so
+``on_event`` should be idempotent). Each refusal logs one WARNING line on the
+``plivo_numlink`` logger.
 
 The signature functions (:func:`signature_v2`, :func:`signature_v3`,
 :func:`canonical_string_v3`, :func:`is_valid_signature`) are pure, so they are tested with

@@ -41,6 +41,21 @@ DEFAULT_REPLAY_WINDOW = 300.0
 #: reached only by a very busy endpoint; the oldest are forgotten first.
 DEFAULT_MAX_NONCES = 100_000
 
+#: Longest text of the request's own put in a log line; the rest is cut.
+_MAX_LOGGED = 300
+
+
+def _printable(text: object, limit: int = _MAX_LOGGED) -> str:
+    """``text`` fit for a log line: control characters escaped (as ``repr`` writes them),
+    and cut to ``limit`` characters, so request data cannot forge or flood log lines."""
+    text = str(text)
+    if len(text) > limit:
+        text = f"{text[:limit]}...({len(text) - limit} more)"
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
 #: What :func:`handler` calls with each event: a coroutine function (a plain function works too).
 OnEvent: TypeAlias = Callable[[CallbackEvent], "Awaitable[object] | None"]
 #: The URL Plivo calls: a string, or a function of the request that returns it.
@@ -112,6 +127,15 @@ class CallbackReceiver:
             url = f"{url}?{request.query_string}"
         return url
 
+    def _refused(self, request: web.Request, reason: str) -> None:
+        # The request target as received: a malformed request may have no URL to show.
+        logger.warning(
+            "status callback refused (%s) for %s %s",
+            _printable(reason),
+            _printable(request.method),
+            _printable(request.raw_path),
+        )
+
     def _expire(self, now: float) -> None:
         while self._seen:
             key, expiry = next(iter(self._seen.items()))
@@ -123,19 +147,27 @@ class CallbackReceiver:
         """The aiohttp handler: 200 ``OK`` once ``on_event`` returned; see :func:`handler`."""
         try:
             params = await request_params(request, max_body_size=self._max_body_size)
+            url = self.url_for(request)
+            nonces = valid_nonces(request.method, url, params, request.headers, self._tokens)
         except web.HTTPException as exc:
-            return web.Response(status=exc.status, text=exc.text or exc.reason)
-        url = self.url_for(request)
-        nonces = valid_nonces(request.method, url, params, request.headers, self._tokens)
+            text = exc.text or exc.reason
+            self._refused(request, f"{exc.status} {text}")
+            return web.Response(status=exc.status, text=text)
+        except Exception as exc:
+            # Whatever else a request holds that cannot be read (a Host header that names no
+            # host, say) is the sender's fault: a 400 and one line, not a 500 and a traceback
+            # per request.
+            self._refused(request, f"400 malformed request: {type(exc).__name__}: {exc}")
+            return web.Response(status=400, text="malformed request")
         if not nonces:
             has_signature = any(name.lower() in SIGNATURE_HEADERS for name in request.headers)
             text = "invalid signature" if has_signature else "missing signature"
-            logger.warning("status callback refused (%s) for %s", text, url)
+            logger.warning("status callback refused (%s) for %s", text, _printable(url))
             return web.Response(status=403, text=text)
         now = self._clock()
         self._expire(now)
         if any(key in self._seen for key in nonces):
-            logger.warning("status callback refused (replayed nonce) for %s", url)
+            logger.warning("status callback refused (replayed nonce) for %s", _printable(url))
             return web.Response(status=403, text="replayed")
         for key in nonces:
             self._seen[key] = now + self._replay_window
@@ -151,8 +183,8 @@ class CallbackReceiver:
             logger.exception(
                 "status callback handler failed for %s event on number %s (answering 500 so "
                 "Plivo retries)",
-                event.kind,
-                event.number,
+                _printable(event.kind),
+                _printable(event.number),
             )
             return web.Response(status=500, text="callback handler failed")
         finally:
@@ -183,9 +215,15 @@ def handler(
     - 403 ``missing signature``, ``invalid signature`` or ``replayed`` (``on_event`` is not
       called);
     - 413 for a body over ``max_body_size`` bytes (refused before reading it whole when the
-      request says its length), 400 for a body that cannot be parsed;
+      request says its length); 400 for a request that cannot be read: a body that cannot
+      be parsed (broken or too deeply nested JSON, an unknown charset), a Host header that
+      names no host;
     - 500 when ``on_event`` raised: the exception is logged on the ``plivo_numlink`` logger
       and the nonce forgotten, so that Plivo's retry (60, 120, 240 s later) is accepted.
+
+    Each refusal (4xx) logs one WARNING line on the ``plivo_numlink`` logger, without a
+    traceback; text taken from the request is cut short and its control characters
+    (CR, LF, escape sequences...) are escaped, so a request cannot forge log lines.
 
     ``auth_token``: the token (or tokens: main and sub-account) Plivo signs with.
     ``public_url``: the full URL Plivo calls, when a proxy makes the URL the app sees

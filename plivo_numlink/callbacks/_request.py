@@ -52,14 +52,21 @@ def _json_params(body: bytes, charset: str) -> ParamDict:
         data = json.loads(body.decode(charset)) if body.strip() else {}
     except (ValueError, LookupError) as exc:
         raise web.HTTPBadRequest(text="body is not valid JSON") from exc
+    except RecursionError:
+        # 60,000 ``[`` are a few bytes of JSON and past the parser's depth: a 400, not a 500.
+        raise web.HTTPBadRequest(text="JSON body is nested too deeply") from None
     if not isinstance(data, dict):
         raise web.HTTPBadRequest(text="JSON body must be an object")
     params: ParamDict = {}
-    for key, value in data.items():
-        if isinstance(value, list):
-            params[key] = [_json_text(item) for item in value]
-        else:
-            params[key] = _json_text(value)
+    try:
+        for key, value in data.items():
+            if isinstance(value, list):
+                params[key] = [_json_text(item) for item in value]
+            else:
+                params[key] = _json_text(value)
+    except (RecursionError, ValueError):
+        # Nesting the parser took may still be too deep to write back as text.
+        raise web.HTTPBadRequest(text="JSON body is nested too deeply") from None
     return params
 
 
@@ -80,6 +87,15 @@ def _multipart_params(body: bytes, content_type: str) -> ParamDict:
     # reader would read the stream itself, past our size check.
     if not body.strip():
         return {}
+    try:
+        return _multipart_fields(body, content_type)
+    except (LookupError, ValueError, RecursionError):
+        # An unknown charset in a part, header text that is not Latin-1, parts nested
+        # past the parser's depth: the sender's fault, so a 400 rather than a 500.
+        raise web.HTTPBadRequest(text="multipart body cannot be parsed") from None
+
+
+def _multipart_fields(body: bytes, content_type: str) -> ParamDict:
     header = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1")
     message = BytesParser().parsebytes(header + body)
     if not message.is_multipart():
@@ -122,7 +138,8 @@ async def request_params(
     ``multipart/form-data``) or a JSON object (non-string values become ``str``). A key that
     repeats gives a list of its values. Raises ``web.HTTPRequestEntityTooLarge`` for a body
     over ``max_body_size`` bytes (without reading all of it) and ``web.HTTPBadRequest`` for
-    a body that cannot be parsed.
+    a body that cannot be parsed (broken JSON, nesting past the parser's depth, an unknown
+    charset); never another exception for what the body holds.
     """
     if request.method in ("GET", "HEAD"):
         params: ParamDict = {}
