@@ -41,6 +41,10 @@ DEFAULT_REPLAY_WINDOW = 300.0
 #: reached only by a very busy endpoint; the oldest are forgotten first.
 DEFAULT_MAX_NONCES = 100_000
 
+#: The signature headers' names as Plivo writes them (``X-Plivo-Signature-Ma-V3``), for logs.
+_HEADER_NAMES = {
+    name: "-".join(word.capitalize() for word in name.split("-")) for name in SIGNATURE_HEADERS
+}
 #: Longest text of the request's own put in a log line; the rest is cut.
 _MAX_LOGGED = 300
 
@@ -123,9 +127,34 @@ class CallbackReceiver:
         url = public if isinstance(public, str) else public(request)
         # A proxy rewrites the origin and path, rarely the query: keep the request's query
         # when the public URL names none, as Plivo signs the URL it called, query included.
-        if request.query_string and not urlparse(url).query:
-            url = f"{url}?{request.query_string}"
+        query = request.rel_url.raw_query_string  # as sent: Plivo signs what it called
+        if query and not urlparse(url).query:
+            url = f"{url}?{query}"
         return url
+
+    def _bad_signature(self, request: web.Request, url: str) -> web.Response:
+        seen = sorted(
+            {
+                _HEADER_NAMES[name.lower()]
+                for name in request.headers
+                if name.lower() in _HEADER_NAMES
+            }
+        )
+        if not seen:
+            logger.warning("status callback refused (missing signature) for %s", _printable(url))
+            return web.Response(status=403, text="missing signature")
+        # A wrong public_url (or token) fails every callback: say which URL was used, so it
+        # can be compared with the one given to Plivo. Header names only: never a value.
+        logger.warning(
+            "status callback refused (invalid signature): the signature did not match for "
+            "%s %s (signature headers: %s). Plivo signs the URL it calls: if that is not this "
+            "URL (behind a proxy, another scheme, host, port or path), pass it as public_url; "
+            "else check that auth_token is the token of the account that linked the number",
+            _printable(request.method),
+            _printable(url),
+            ", ".join(seen),
+        )
+        return web.Response(status=403, text="invalid signature")
 
     def _refused(self, request: web.Request, reason: str) -> None:
         # The request target as received: a malformed request may have no URL to show.
@@ -160,10 +189,7 @@ class CallbackReceiver:
             self._refused(request, f"400 malformed request: {type(exc).__name__}: {exc}")
             return web.Response(status=400, text="malformed request")
         if not nonces:
-            has_signature = any(name.lower() in SIGNATURE_HEADERS for name in request.headers)
-            text = "invalid signature" if has_signature else "missing signature"
-            logger.warning("status callback refused (%s) for %s", text, _printable(url))
-            return web.Response(status=403, text=text)
+            return self._bad_signature(request, url)
         now = self._clock()
         self._expire(now)
         if any(key in self._seen for key in nonces):
@@ -223,7 +249,12 @@ def handler(
 
     Each refusal (4xx) logs one WARNING line on the ``plivo_numlink`` logger, without a
     traceback; text taken from the request is cut short and its control characters
-    (CR, LF, escape sequences...) are escaped, so a request cannot forge log lines.
+    (CR, LF, escape sequences...) are escaped, so a request cannot forge log lines. A
+    signature that does not match is logged with the URL it was checked against and the
+    names of the signature headers seen (never a value or a token): when every callback is
+    refused so, ``public_url`` is usually not the URL Plivo calls. The library adds no log
+    handler of its own, so configure logging to see these lines, for example
+    ``logging.basicConfig(level=logging.WARNING)``.
 
     ``auth_token``: the token (or tokens: main and sub-account) Plivo signs with.
     ``public_url``: the full URL Plivo calls, when a proxy makes the URL the app sees
