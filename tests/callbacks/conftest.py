@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from callback_support import TOKEN, MakeClient, Recorder
 
 from plivo_numlink.callbacks import handler
+
+from .callback_support import TOKEN, MakeClient, Recorder
 
 
 @pytest.fixture

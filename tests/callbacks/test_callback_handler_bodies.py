@@ -7,9 +7,10 @@ from collections.abc import AsyncIterator
 from urllib.parse import urlencode
 
 import aiohttp
-from callback_support import CALLBACK, SUB_TOKEN, TOKEN, MakeClient, Recorder, signed, url_of
 
 from plivo_numlink.callbacks import parse_event
+
+from .callback_support import CALLBACK, SUB_TOKEN, TOKEN, MakeClient, Recorder, signed, url_of
 
 
 async def test_signed_form_post_is_answered_ok_and_dispatched_once(

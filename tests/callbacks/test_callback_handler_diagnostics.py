@@ -8,9 +8,10 @@ import logging
 from collections.abc import Iterator
 
 import pytest
-from callback_support import CALLBACK, NONCE, TOKEN, MakeClient, Recorder, signed, url_of
 
 from plivo_numlink.callbacks import signature_v2, signature_v3
+
+from .callback_support import CALLBACK, NONCE, TOKEN, MakeClient, Recorder, signed, url_of
 
 PUBLIC_URL = "https://numlink.example.com/hooks/plivo"
 WRONG_PUBLIC_URL = "https://numlink.example.com/hooks/plivo-old"

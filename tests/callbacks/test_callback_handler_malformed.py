@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from callback_support import CALLBACK, TOKEN, MakeClient, Recorder, signed, url_of
 
-from plivo_numlink.callbacks import handler
+from plivo_numlink.callbacks import _request, handler
+
+from .callback_support import CALLBACK, TOKEN, MakeClient, Recorder, signed, url_of
 
 JSON = {"Content-Type": "application/json"}
 
@@ -218,3 +219,23 @@ async def test_long_request_text_is_cut_short_in_the_log_line(
     message = one_clean_line(logs)
     assert len(message) < 1000
     assert "more)" in message
+
+
+async def test_a_json_value_too_deep_to_write_back_as_text_gets_a_400(
+    make_client: MakeClient,
+    recorder: Recorder,
+    logs: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Whether the parser or the text conversion hits the depth first depends on the stack
+    # at hand; force the second case.
+    def too_deep(*args: object, **kwargs: object) -> str:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    body = json.dumps({"meta": {"a": [[[]]]}}).encode()
+    client = await make_client()
+    monkeypatch.setattr(_request.json, "dumps", too_deep)
+    response = await client.post("/cb", data=body, headers=JSON)
+    assert response.status == 400
+    assert await response.text() == "JSON body is nested too deeply"
+    one_clean_line(logs)

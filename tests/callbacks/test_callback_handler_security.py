@@ -9,7 +9,10 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from callback_support import (
+
+from plivo_numlink.callbacks import CallbackEvent, CallbackReceiver, handler, parse_event
+
+from .callback_support import (
     CALLBACK,
     SUB_TOKEN,
     TOKEN,
@@ -20,8 +23,6 @@ from callback_support import (
     url_of,
     v3_only,
 )
-
-from plivo_numlink.callbacks import CallbackEvent, CallbackReceiver, handler, parse_event
 
 
 async def test_bad_signature_is_refused_and_not_dispatched(

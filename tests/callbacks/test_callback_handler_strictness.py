@@ -4,9 +4,10 @@ signature moved to its Ma twin header is still a replay (issue 10, items 2 and 1
 from __future__ import annotations
 
 import pytest
-from callback_support import CALLBACK, NONCE, TOKEN, MakeClient, Recorder, signed, url_of
 
 from plivo_numlink.callbacks import signature_v2, signature_v3
+
+from .callback_support import CALLBACK, NONCE, TOKEN, MakeClient, Recorder, signed, url_of
 
 
 async def test_a_captured_request_with_changed_parameters_is_refused_despite_its_valid_v2(

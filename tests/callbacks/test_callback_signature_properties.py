@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from callback_support import headers_for, v3_only
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from plivo_numlink.callbacks import is_valid_signature
+
+from .callback_support import headers_for, v3_only
 
 _names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_ABCXYZ0123456789", min_size=1, max_size=8)
 # Separators and non-ASCII on purpose: values are signed as they are, never re-encoded.

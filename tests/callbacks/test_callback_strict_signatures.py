@@ -4,10 +4,11 @@ to V2), the Ma twins, lone surrogates, and the exact header length limit (issue 
 from __future__ import annotations
 
 import pytest
-from callback_support import NONCE, PARAMS, SUB_TOKEN, TOKEN, URL, V2_VECTOR, V3
 from multidict import CIMultiDict
 
 from plivo_numlink.callbacks import is_valid_signature, signature_v2, signature_v3
+
+from .callback_support import NONCE, PARAMS, SUB_TOKEN, TOKEN, URL, V2_VECTOR, V3
 
 V2_HEADERS = {"X-Plivo-Signature-V2": V2_VECTOR, "X-Plivo-Signature-V2-Nonce": NONCE}
 #: A V3 signature of other parameters: what a captured request altered by an attacker carries.

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from callback_support import NONCE, TOKEN, V2_VECTOR, V2_VECTOR_URL
 
 from plivo_numlink.callbacks import (
     canonical_string_v3,
@@ -13,6 +12,8 @@ from plivo_numlink.callbacks import (
     signature_v2,
     signature_v3,
 )
+
+from .callback_support import NONCE, TOKEN, V2_VECTOR, V2_VECTOR_URL
 
 # ---------------------------------------------------------------------------------------------
 # The test vectors of plivo-api-facts.md, computed with Plivo's official SDK.

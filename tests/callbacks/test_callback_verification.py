@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from callback_support import NONCE, PARAMS, SUB_TOKEN, TOKEN, URL, V2_VECTOR, V3
 from multidict import CIMultiDict
 
 from plivo_numlink.callbacks import is_valid_signature, signature_v3
+
+from .callback_support import NONCE, PARAMS, SUB_TOKEN, TOKEN, URL, V2_VECTOR, V3
 
 
 def test_v2_signature_validates() -> None:
