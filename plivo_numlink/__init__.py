@@ -5,11 +5,13 @@ callbacks live in :mod:`plivo_numlink.callbacks` and the fake server for tests i
 :mod:`plivo_numlink.testing`.
 """
 
+from . import defaults
 from ._bulk import DEFAULT_BATCH_SIZE, BulkRun, is_already_in_state
 from ._errors import (
     APIStatusError,
     AuthenticationError,
     BadRequestError,
+    CampaignNotFoundError,
     ForbiddenError,
     InvalidNumberError,
     NotFoundError,
@@ -45,6 +47,7 @@ __all__ = [
     "BadRequestError",
     "BulkReport",
     "BulkRun",
+    "CampaignNotFoundError",
     "CampaignNumbers",
     "ConfigurationError",
     "ForbiddenError",
@@ -64,6 +67,7 @@ __all__ = [
     "SessionClosedError",
     "TransportError",
     "__version__",
+    "defaults",
     "is_already_in_state",
     "normalize_number",
     "validate_campaign_id",

@@ -26,6 +26,7 @@ The shape of a job (:class:`BulkRun`):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 import weakref
@@ -35,6 +36,7 @@ from collections.abc import (
     AsyncIterator,
     Callable,
     Iterable,
+    Iterator,
     Sequence,
 )
 from typing import TYPE_CHECKING, Any
@@ -42,7 +44,16 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from . import _sansio
-from ._errors import APIStatusError, PlivoError, ResponseFormatError, TransportError
+from ._errors import (
+    APIStatusError,
+    AuthenticationError,
+    CampaignNotFoundError,
+    ForbiddenError,
+    NotFoundError,
+    PlivoError,
+    ResponseFormatError,
+    TransportError,
+)
 from ._models import LinkStatus
 from ._numbers import try_normalize_number, validate_callback, validate_campaign_id
 from ._report import BulkReport, NumberOutcome, OutcomeKind
@@ -72,7 +83,7 @@ _ALREADY_LINKED = re.compile(
 )
 _OTHER_CAMPAIGN = re.compile(r"\b(?:another|other|different)\s+campaign\b", re.I)
 _NOT_LINKED = re.compile(r"\bnot\s+(?:been\s+)?(?:linked|associated)\b", re.I)
-_DIGITS = re.compile(r"\+?\d[\d\s().\-]{8,16}\d")
+_DIGITS = _sansio.DIGITS
 
 
 class JobStopped(PlivoError):
@@ -98,10 +109,9 @@ def is_already_in_state(action: str, exc: APIStatusError) -> bool:
 
 def is_campaign_missing(exc: APIStatusError) -> bool:
     """Whether a 404 is about the campaign itself (unknown campaign), not one number."""
-    if exc.status_code != 404:
-        return False
-    text = exc.message.lower()
-    return "campaign" in text and "this campaign" not in text and not _DIGITS.search(text)
+    return isinstance(exc, CampaignNotFoundError) or _sansio.is_campaign_missing_text(
+        exc.status_code, exc.message
+    )
 
 
 def numbers_named(text: str, candidates: Iterable[str]) -> list[str]:
@@ -142,15 +152,27 @@ async def _aiter(numbers: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[A
 
 
 def _as_input(numbers: Any) -> AsyncIterator[Any]:
+    return _open_input(numbers)[0]
+
+
+def _open_input(numbers: Any) -> tuple[AsyncIterator[Any], Iterator[Any] | None]:
+    """The input as an async iterator, and the plain iterator behind it if it is synchronous.
+
+    The plain iterator lets a stopped job read the rest of a synchronous input without an
+    event loop, so its report still accounts for every entry.
+    """
     if isinstance(numbers, str | bytes):
         # One number, not an iterable of characters.
-        return _aiter([numbers])
-    if not isinstance(numbers, Iterable | AsyncIterable):
+        numbers = [numbers]
+    if isinstance(numbers, AsyncIterable):
+        return _aiter(numbers), None
+    if not isinstance(numbers, Iterable):
         raise TypeError(
             f"numbers must be an iterable or async iterable of strings, "
             f"not {type(numbers).__name__}"
         )
-    return _aiter(numbers)
+    iterator = iter(numbers)
+    return _aiter(iterator), iterator
 
 
 def _check_batch_size(batch_size: object) -> int:
@@ -197,7 +219,7 @@ class BulkRun:
         self.campaign_id = validate_campaign_id(campaign_id)
         self._callback = validate_callback(url, method)
         self._batch_size = _check_batch_size(batch_size) if action == "link" else 1
-        self._input = _as_input(numbers)
+        self._input, self._sync_input = _open_input(numbers)
         self._on_outcome = on_outcome
         self._path = _sansio.campaign_path(session.auth_id, self.campaign_id)
         self._input_lock = asyncio.Lock()
@@ -249,7 +271,15 @@ class BulkRun:
         return self._finished is not None
 
     def stop(self, reason: str = "stopped by the caller") -> None:
-        """Send nothing new; the rest of the input is reported as not attempted."""
+        """Send nothing new; the rest of the input is reported as not attempted.
+
+        While the run is iterated, its workers read the rest of the input and settle it as
+        not attempted. Once it is not (stopped before it started, or after its iteration was
+        abandoned or cancelled), :meth:`report` reads the rest of a synchronous input itself,
+        so the report still accounts for every entry: NOT_ATTEMPTED with ``reason``, INVALID
+        for entries that are not numbers. (An async input is accounted for as far as it was
+        read: reading it needs the event loop.)
+        """
         if self._stopped_reason is None:
             self._stopped_reason = reason
 
@@ -288,6 +318,8 @@ class BulkRun:
             raise RuntimeError(
                 "this run keeps no report (keep_report=False): use the outcomes it yielded"
             )
+        if self._stopped_reason is not None and not self._exhausted and not self._running:
+            self._read_rest()
         outcomes: list[NumberOutcome] = []
         for key in self._order:
             outcome = self._outcomes.get(key)
@@ -311,6 +343,32 @@ class BulkRun:
             requests=self._requests,
             duplicates=self._duplicates,
         )
+
+    @property
+    def _running(self) -> bool:
+        """Whether the workers are (or may still be) reading the input."""
+        return self._started is not None and not self._closed.is_set()
+
+    def _read_rest(self) -> None:
+        """Account for the unread rest of a synchronous input once the job has stopped."""
+        rest = self._sync_input
+        if rest is None:
+            return
+        self._exhausted = True
+        # An input that fails while read here ends the report where it failed.
+        with contextlib.suppress(Exception):
+            for raw in rest:
+                number, reason = try_normalize_number(raw)
+                key = entry_key(raw, number)
+                if self._dedupe:
+                    if key in self._seen:
+                        self._duplicates += 1
+                        continue
+                    self._seen.add(key)
+                self._order.append(key)
+                if number is None:
+                    self._outcomes[key] = self._outcome(key, OutcomeKind.INVALID, error=reason)
+                # A valid number without an outcome is reported as not attempted.
 
     # -- the pool -------------------------------------------------------------------------
 
@@ -884,6 +942,165 @@ async def wait_and_fold(
         outcomes=tuple(fold_statuses(report.outcomes, state, unlinked=unlinked)),
         elapsed=report.elapsed + (time.monotonic() - started),
         requests=report.requests + counted.attempts,
+    )
+
+
+async def wait_for_report(
+    session: NumLinkSession, report: BulkReport, *, timeout: float, poll_interval: float
+) -> BulkReport:
+    """Wait for the accepted (and already-but-not-final) numbers of ``report`` to be final.
+
+    Outcomes of action ``unlink`` (or ``wait_unlinked``) are done when gone from the
+    campaign; the others when COMPLETED or FAILED. A stopped report is returned as it is.
+    """
+    _check_wait(timeout, poll_interval)
+    if report.stopped_reason is not None:
+        return report
+    for unlinked in (False, True):
+        part = [o for o in report.outcomes if (o.action in _UNLINK_ACTIONS) is unlinked]
+        if part:
+            report = await _wait_part(session, report, part, unlinked, timeout, poll_interval)
+    return report
+
+
+_UNLINK_ACTIONS = frozenset({"unlink", "wait_unlinked"})
+
+
+async def _wait_part(
+    session: NumLinkSession,
+    report: BulkReport,
+    part: Sequence[NumberOutcome],
+    unlinked: bool,
+    timeout: float,
+    poll_interval: float,
+) -> BulkReport:
+    """Wait for the numbers of ``part`` (outcomes of ``report``) and fold them in."""
+    sub = attrs.evolve(report, outcomes=tuple(part))
+    waited = await wait_and_fold(
+        session, sub, unlinked=unlinked, timeout=timeout, poll_interval=poll_interval
+    )
+    if waited is sub:
+        return report  # nothing to wait for
+    folded = iter(waited.outcomes)
+    return attrs.evolve(
+        report,
+        outcomes=tuple(
+            next(folded) if (o.action in _UNLINK_ACTIONS) is unlinked else o
+            for o in report.outcomes
+        ),
+        elapsed=waited.elapsed,
+        requests=waited.requests,
+    )
+
+
+async def get_numbers(
+    session: NumLinkSession, campaign_id: str, numbers: Iterable[str] | AsyncIterable[str]
+) -> BulkReport:
+    """Read many numbers' statuses, at most ``session.concurrency`` at a time.
+
+    The input is read lazily; a repeated number is read and reported once; an invalid one
+    is reported INVALID and not sent. 401/403 and an unknown campaign raise at once.
+    """
+    campaign_id = validate_campaign_id(campaign_id)
+    source = _as_input(numbers)
+    started = time.monotonic()
+    lock = asyncio.Lock()
+    order: list[str] = []
+    outcomes: dict[str, NumberOutcome] = {}
+    seen: set[str] = set()
+    duplicates = 0
+    exhausted = False
+
+    async def next_number() -> str | None:
+        nonlocal duplicates, exhausted
+        async with lock:
+            while not exhausted:
+                try:
+                    raw = await source.__anext__()
+                except StopAsyncIteration:
+                    exhausted = True
+                    break
+                number, reason = try_normalize_number(raw)
+                key = entry_key(raw, number)
+                if key in seen:
+                    duplicates += 1
+                    continue
+                seen.add(key)
+                order.append(key)
+                if number is None:
+                    outcomes[key] = NumberOutcome(
+                        key, OutcomeKind.INVALID, action="status", error=reason
+                    )
+                    continue
+                return number
+            return None
+
+    async def worker() -> None:
+        while (number := await next_number()) is not None:
+            outcomes[number] = await _status_outcome(session, campaign_id, number)
+
+    with _sansio.counting_attempts() as counted:
+        workers = [asyncio.ensure_future(worker()) for _ in range(session.concurrency)]
+        try:
+            done, _ = await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()  # raises the first failure (401/403, unknown campaign, input)
+        finally:
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+    return BulkReport(
+        outcomes=tuple(outcomes[key] for key in order),
+        action="status",
+        campaign_id=campaign_id,
+        elapsed=time.monotonic() - started,
+        requests=counted.attempts,
+        duplicates=duplicates,
+    )
+
+
+async def _status_outcome(session: NumLinkSession, campaign_id: str, number: str) -> NumberOutcome:
+    """One number's status as a report line (action ``status``)."""
+    with _sansio.counting_attempts() as counted:
+        try:
+            entry = await session.get_number(campaign_id, number)
+        except (AuthenticationError, ForbiddenError, CampaignNotFoundError):
+            raise
+        except NotFoundError as exc:
+            return NumberOutcome(
+                number,
+                OutcomeKind.REJECTED,
+                action="status",
+                error=f"not linked: {exc.message}",
+                status_code=404,
+                attempts=counted.attempts,
+            )
+        except PlivoError as exc:
+            return NumberOutcome(
+                number,
+                OutcomeKind.ERROR,
+                action="status",
+                error=str(exc),
+                status_code=getattr(exc, "status_code", None),
+                attempts=counted.attempts,
+            )
+    status = entry.status
+    kind = {
+        LinkStatus.COMPLETED: OutcomeKind.COMPLETED,
+        LinkStatus.FAILED: OutcomeKind.REMOTE_FAILED,
+    }.get(status, OutcomeKind.PENDING)
+    raw = entry.raw_status or status.value
+    # PROCESSING (or a status this library does not know) is linked as far as the status
+    # goes: ok, though not final.
+    return NumberOutcome(
+        number,
+        kind,
+        action="status",
+        error=f"status {raw}" if status is LinkStatus.UNKNOWN else None,
+        status_code=200,
+        attempts=counted.attempts,
+        status=status,
+        ok=status is not LinkStatus.FAILED,
     )
 
 

@@ -8,6 +8,7 @@
     │   ├── AuthenticationError  401
     │   ├── ForbiddenError       403
     │   ├── NotFoundError        404
+    │   │   └── CampaignNotFoundError  404 saying the campaign itself is unknown
     │   ├── RateLimitError       429
     │   └── ServerError          5xx
     ├── TransportError           connection failures and timeouts, after retries
@@ -27,6 +28,7 @@ __all__ = [
     "APIStatusError",
     "AuthenticationError",
     "BadRequestError",
+    "CampaignNotFoundError",
     "ForbiddenError",
     "InvalidNumberError",
     "NotFoundError",
@@ -90,6 +92,10 @@ class ForbiddenError(APIStatusError):
 
 class NotFoundError(APIStatusError):
     """404: unknown campaign, or a number not linked to it."""
+
+
+class CampaignNotFoundError(NotFoundError):
+    """404 about the campaign itself (unknown campaign), not about one number in it."""
 
 
 class RateLimitError(APIStatusError):

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import attrs
 
-from ._errors import APIStatusError, ResponseFormatError, status_error
+from ._errors import APIStatusError, CampaignNotFoundError, ResponseFormatError, status_error
 from ._models import structure_body
 from ._retry import parse_retry_after
 from ._version import __version__
@@ -31,6 +31,7 @@ __all__ = [
     "counting_attempts",
     "decode_json",
     "error_from_response",
+    "is_campaign_missing_text",
     "note_attempt",
     "number_path",
     "parse_success",
@@ -152,6 +153,18 @@ def decode_json(text: str) -> Any:
         return None
 
 
+#: A phone number written in an error text (what names a number rather than the campaign).
+DIGITS = re.compile(r"\+?\d[\d\s().\-]{8,16}\d")
+
+
+def is_campaign_missing_text(status: int, message: str) -> bool:
+    """Whether a 404's text is about the campaign itself (unknown campaign), not one number."""
+    if status != 404:
+        return False
+    text = message.lower()
+    return "campaign" in text and "this campaign" not in text and not DIGITS.search(text)
+
+
 def _preview(text: str, limit: int = 200) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[:limit] + "..."
@@ -179,6 +192,8 @@ def error_from_response(
         message = _preview(text) if text.strip() else "(empty body)"
     retry_after = parse_retry_after(headers)
     cls = status_error(status)
+    if is_campaign_missing_text(status, message):
+        cls = CampaignNotFoundError
     return cls(
         message,
         status_code=status,

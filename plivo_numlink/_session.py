@@ -486,6 +486,15 @@ class NumLinkSession:
         answer = await self._request("DELETE", _sansio.NUMBER_TEMPLATE, path, json=body)
         return _ack(answer)
 
+    def request_path(self, campaign_id: str, number: str | None = None) -> str:
+        """The path a request for ``campaign_id`` (and ``number``) goes to.
+
+        Both are validated (``ValueError``, ``InvalidNumberError``); nothing is sent.
+        """
+        if number is None:
+            return self._campaign(campaign_id)
+        return self._number_path(campaign_id, number)
+
     def _number_path(self, campaign_id: str, number: str) -> str:
         validate_campaign_id(campaign_id)
         return _sansio.number_path(self._auth_id, campaign_id, normalize_number(number))
@@ -699,6 +708,40 @@ class NumLinkSession:
             poll_interval=poll_interval,
             unlinked=unlinked,
         )
+
+    async def wait_for_report(
+        self,
+        report: BulkReport,
+        *,
+        timeout: float = _bulk.DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = _bulk.DEFAULT_POLL_INTERVAL,
+    ) -> BulkReport:
+        """Wait for what a link, unlink or sync ``report`` changed to be final.
+
+        The numbers the report shows as accepted (or already requested but not final) are
+        polled as :meth:`wait_for_numbers` does, and their statuses folded in: outcomes of
+        action ``unlink`` are done when gone from the campaign, the others when COMPLETED
+        (ok) or FAILED (not ok). A report with a ``stopped_reason`` is returned as it is.
+        """
+        self._check_open()
+        return await _bulk.wait_for_report(
+            self, report, timeout=timeout, poll_interval=poll_interval
+        )
+
+    async def get_numbers(
+        self, campaign_id: str, numbers: Iterable[str] | AsyncIterable[str]
+    ) -> BulkReport:
+        """Read many numbers' statuses; a report of action ``status``.
+
+        At most ``concurrency`` reads run at a time and the input is read lazily; a repeated
+        number is read once and an invalid one reported ``INVALID``. Per number: COMPLETED
+        is ``COMPLETED`` (ok); FAILED is ``REMOTE_FAILED`` (not ok); PROCESSING or a status
+        this library does not know is ``PENDING`` but ok (linked as far as the status
+        goes); not linked (404) is ``REJECTED``; other failures are ``ERROR``. 401/403 and
+        an unknown campaign raise at once (:class:`CampaignNotFoundError`).
+        """
+        self._check_open()
+        return await _bulk.get_numbers(self, campaign_id, numbers)
 
     async def sync(
         self,

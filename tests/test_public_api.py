@@ -43,6 +43,8 @@ ADDITIONS = {
     "DEFAULT_CONCURRENCY",
     "DEFAULT_RATE_LIMIT",
     "DEFAULT_TIMEOUT",
+    "CampaignNotFoundError",
+    "defaults",
 }
 
 
