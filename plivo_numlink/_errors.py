@@ -13,7 +13,8 @@
     │   └── ServerError          5xx
     ├── TransportError           connection failures and timeouts, after retries
     ├── ResponseFormatError      a 2xx answer whose body is not what the API documents
-    └── SessionClosedError       the session was used after close()
+    ├── SessionClosedError       the session was used after close() (also a RuntimeError)
+    └── ConfigurationError       a session configured wrongly (also a ValueError)
     InvalidNumberError(ValueError)  a number that is not a valid US long code
 
 The split that matters: ``APIStatusError`` means the server answered; ``TransportError``
@@ -29,6 +30,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "CampaignNotFoundError",
+    "ConfigurationError",
     "ForbiddenError",
     "InvalidNumberError",
     "NotFoundError",
@@ -133,6 +135,10 @@ class ResponseFormatError(PlivoError):
 
 class SessionClosedError(PlivoError, RuntimeError):
     """The session was used after ``close()``."""
+
+
+class ConfigurationError(PlivoError, ValueError):
+    """A session was configured wrongly (missing credentials, bad base_url, ...)."""
 
 
 class InvalidNumberError(ValueError):

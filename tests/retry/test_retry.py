@@ -25,6 +25,7 @@ from plivo_numlink import (
     SessionClosedError,
     TransportError,
 )
+from plivo_numlink._errors import ConfigurationError
 from plivo_numlink._retry import (
     DEFAULT_RETRY,
     RETRYABLE_STATUSES,
@@ -34,7 +35,6 @@ from plivo_numlink._retry import (
     parse_retry_after,
     retry_delay,
 )
-from plivo_numlink._session import ConfigurationError
 
 #: A frozen "now": 2024-01-01 00:00:00 UTC.
 NOW = 1_704_067_200.0

@@ -18,8 +18,9 @@ from plivo_numlink import (
     NumberOutcome,
     OutcomeKind,
 )
-from plivo_numlink._bulk import fold_statuses, is_already_in_state, numbers_named
+from plivo_numlink._bulk import fold_statuses
 from plivo_numlink._errors import status_error
+from plivo_numlink._protocol import is_already_in_state, numbers_named
 from plivo_numlink._report import CSV_FIELDS
 
 N1 = "12125557777"
