@@ -244,26 +244,28 @@ async def call_with_retries(
     sleep: Callable[[float], Awaitable[None]],
     method: str,
     template: str,
+    first_failure: Exception | None = None,
 ) -> T:
     """Await ``attempt()`` until it succeeds or ``policy`` and ``quota`` say stop.
 
     ``method`` and ``template`` only name the request in the logs. The last failure is
-    raised as it is.
+    raised as it is. ``first_failure``: the caller already made the first attempt (outside
+    tenacity, whose bookkeeping costs about as much CPU per call as the HTTP exchange
+    itself) and it failed so; it is replayed as tenacity's first attempt, so retries,
+    waits, the quota and the logs are exactly what tenacity alone gives.
     """
-    # Most requests succeed at the first try: make it outside tenacity, whose bookkeeping
-    # costs about as much CPU per call as the HTTP exchange itself (it halved bulk
-    # throughput). A failure is replayed as tenacity's first attempt, so retries, waits,
-    # the quota and the logs are exactly what tenacity alone gives.
-    try:
-        return await attempt()
-    except Exception as exc:
-        if not is_retryable(exc, policy):
-            raise  # a definitive answer: nothing for tenacity to decide
-        first_failure: list[Exception] = [exc]
+    if first_failure is None:
+        try:
+            return await attempt()
+        except Exception as exc:
+            if not is_retryable(exc, policy):
+                raise  # a definitive answer: nothing for tenacity to decide
+            first_failure = exc
+    replay: list[Exception] = [first_failure]
 
     async def replay_then_attempt() -> T:
-        if first_failure:
-            raise first_failure.pop()
+        if replay:
+            raise replay.pop()
         return await attempt()
 
     def should_retry(state: RetryCallState) -> bool:

@@ -29,7 +29,7 @@ from ._errors import ResponseFormatError, SessionClosedError, TransportError
 from ._log import register_secret
 from ._pacing import AdaptiveRateLimiter
 from ._protocol import Answer
-from ._retry import RetryQuota, call_with_retries, is_retryable_status
+from ._retry import RetryQuota, call_with_retries, is_retryable, is_retryable_status
 
 __all__ = ["MAX_BODY_BYTES", "AttemptCounter", "Requester"]
 
@@ -145,6 +145,14 @@ class Requester:
         to stop it (a bulk job stops sending that way).
         """
         count = counter if counter is not None else self.sent
+        # Most requests succeed at the first try: make it here, without the retry
+        # machinery's bookkeeping (it cost a fifth of bulk throughput at zero latency).
+        try:
+            return await self._attempt(method, template, path, json, params, count, gate)
+        except Exception as exc:
+            if not is_retryable(exc, self._retry):
+                raise  # a definitive answer: nothing for the retry loop to decide
+            first_failure = exc
 
         def attempt() -> Awaitable[Answer]:
             return self._attempt(method, template, path, json, params, count, gate)
@@ -156,6 +164,7 @@ class Requester:
             sleep=self.sleep,
             method=method,
             template=template,
+            first_failure=first_failure,
         )
 
     async def _attempt(

@@ -44,6 +44,8 @@ __all__ = ["BulkRun"]
 _DRAIN_CHUNK = 500
 
 _Deliver = Callable[[list[NumberOutcome]], Any]
+#: A unit to send (or None) and the outcomes settled while reading the input.
+_Unit = tuple[list[str] | None, list[NumberOutcome]]
 
 
 class BulkRun:
@@ -267,8 +269,9 @@ class BulkRun:
         """
         job = self._job
         send_unit = self._strategy.send_unit
+        sync_input = self._sync_input is not None
         while True:
-            unit, ready = await self._next_unit()
+            unit, ready = self._read_unit() if sync_input else await self._next_unit()
             if ready:
                 pending = deliver(ready)
                 if pending is not None:
@@ -291,57 +294,93 @@ class BulkRun:
             if pending is not None:
                 await pending
 
-    async def _next_unit(self) -> tuple[list[str] | None, list[NumberOutcome]]:
+    def _read_unit(self) -> _Unit:
+        """:meth:`_next_unit` for a synchronous input: no await in it, so no lock needed."""
+        ready: list[NumberOutcome] = []
+        source = self._sync_input
+        assert source is not None
+        while True:
+            step = self._check(ready)
+            if step is not None:
+                return step
+            try:
+                raw = next(source)
+            except StopIteration:
+                self._exhausted = True
+                continue
+            except Exception as exc:
+                self._input_failed(exc)
+                continue
+            step = self._admit(raw, ready)
+            if step is not None:
+                return step
+
+    async def _next_unit(self) -> _Unit:
         """The next unit to send, and outcomes settled while reading (invalid numbers).
 
         Returns ``(None, [])`` when the input is done.
         """
+        if self._sync_input is not None:
+            return self._read_unit()
+        source = self._async_input
+        assert source is not None
         async with self._input_lock:
-            job = self._job
             ready: list[NumberOutcome] = []
-            batch_size = self._strategy.batch_size
-            sync_input = self._sync_input
             while True:
-                if job.stopped_reason is not None:
-                    ready.extend(job.not_attempted(self._take_batch()))
-                if self._exhausted:
-                    batch = self._take_batch()
-                    if batch:
-                        return batch, ready
-                    return None, ready
-                if len(ready) >= _DRAIN_CHUNK:
-                    return None, ready
+                step = self._check(ready)
+                if step is not None:
+                    return step
                 try:
-                    if sync_input is not None:
-                        raw = next(sync_input)
-                    else:
-                        assert self._async_input is not None
-                        raw = await self._async_input.__anext__()
-                except (StopIteration, StopAsyncIteration):
+                    raw = await source.__anext__()
+                except StopAsyncIteration:
                     self._exhausted = True
                     continue
                 except Exception as exc:
-                    self._input_error = exc
-                    job.stop(f"reading the input failed: {type(exc).__name__}: {exc}")
-                    self._exhausted = True
+                    self._input_failed(exc)
                     continue
-                number, reason = try_normalize_number(raw)
-                key = entry_key(raw, number)
-                if self._dedupe:
-                    if key in self._seen:
-                        job.duplicates += 1
-                        continue
-                    self._seen.add(key)
-                if self._keep_report:
-                    job.order.append(key)
-                if number is None:
-                    ready.append(job.outcome(key, OutcomeKind.INVALID, error=reason))
-                    if job.stopped_reason is None:
-                        return None, ready
-                    continue
-                self._pending_batch.append(number)
-                if job.stopped_reason is None and len(self._pending_batch) >= batch_size:
-                    return self._take_batch(), ready
+                step = self._admit(raw, ready)
+                if step is not None:
+                    return step
+
+    def _input_failed(self, exc: Exception) -> None:
+        self._input_error = exc
+        self._job.stop(f"reading the input failed: {type(exc).__name__}: {exc}")
+        self._exhausted = True
+
+    def _check(self, ready: list[NumberOutcome]) -> _Unit | None:
+        """Before reading an entry: what to hand over instead, if anything."""
+        job = self._job
+        if job.stopped_reason is not None:
+            ready.extend(job.not_attempted(self._take_batch()))
+        if self._exhausted:
+            batch = self._take_batch()
+            if batch:
+                return batch, ready
+            return None, ready
+        if len(ready) >= _DRAIN_CHUNK:
+            return None, ready
+        return None
+
+    def _admit(self, raw: object, ready: list[NumberOutcome]) -> _Unit | None:
+        """Check, de-duplicate and record one entry; return a unit once one is ready."""
+        job = self._job
+        number, reason = try_normalize_number(raw)
+        key = entry_key(raw, number)
+        if self._dedupe:
+            if key in self._seen:
+                job.duplicates += 1
+                return None
+            self._seen.add(key)
+        if self._keep_report:
+            job.order.append(key)
+        if number is None:
+            ready.append(job.outcome(key, OutcomeKind.INVALID, error=reason))
+            return (None, ready) if job.stopped_reason is None else None
+        pending = self._pending_batch
+        pending.append(number)
+        if job.stopped_reason is None and len(pending) >= self._strategy.batch_size:
+            return self._take_batch(), ready
+        return None
 
     def _take_batch(self) -> list[str]:
         batch, self._pending_batch = self._pending_batch, []
