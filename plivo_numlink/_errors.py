@@ -25,6 +25,10 @@ from __future__ import annotations
 
 from typing import Any
 
+#: The most of an answer's body an exception keeps (``text``): enough to report a problem,
+#: without holding a huge answer alive with the exception.
+MAX_KEPT_BODY = 64 * 1024
+
 __all__ = [
     "APIStatusError",
     "AuthenticationError",
@@ -71,7 +75,7 @@ class APIStatusError(PlivoError):
         self.status_code = status_code
         self.api_id = api_id
         self.body = body
-        self.text = text
+        self.text = text[:MAX_KEPT_BODY]
         self.method = method
         self.path = path
         self.retry_after = retry_after
@@ -128,7 +132,7 @@ class ResponseFormatError(PlivoError):
 
     def __init__(self, message: str, *, status_code: int, text: str) -> None:
         self.status_code = status_code
-        self.text = text
+        self.text = text[:MAX_KEPT_BODY]
         preview = text if len(text) <= 200 else text[:200] + "..."
         super().__init__(f"{message} (HTTP {status_code}, body {preview!r})")
 

@@ -21,7 +21,13 @@ import aiohttp
 import attrs
 
 from ._config import DEFAULT_BASE_URL, validate_auth_id, validate_base_url
-from ._errors import APIStatusError, CampaignNotFoundError, ResponseFormatError, status_error
+from ._errors import (
+    MAX_KEPT_BODY,
+    APIStatusError,
+    CampaignNotFoundError,
+    ResponseFormatError,
+    status_error,
+)
 from ._models import CampaignNumbers, LinkAck, NumberStatus, structure_body
 from ._numbers import try_normalize_number
 from ._retry import is_retryable_status, parse_retry_after
@@ -125,8 +131,12 @@ def _preview(text: str, limit: int = 200) -> str:
 def error_from_response(
     status: int, headers: Mapping[str, str], text: str, *, method: str, path: str
 ) -> APIStatusError:
-    """The typed error for a non-2xx answer, with Plivo's ``error`` text and ``api_id``."""
-    body = decode_json(text)
+    """The typed error for a non-2xx answer, with Plivo's ``error`` text and ``api_id``.
+
+    A body over ``MAX_KEPT_BODY`` is not decoded (nor kept whole): an error answer that
+    large is no Plivo error document.
+    """
+    body = decode_json(text) if len(text) <= MAX_KEPT_BODY else None
     api_id: str | None = None
     message: str | None = None
     if isinstance(body, dict):

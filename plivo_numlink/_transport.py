@@ -235,23 +235,23 @@ class Requester:
 
 
 async def _read_text(resp: aiohttp.ClientResponse) -> str:
-    """Read the whole body as text, refusing bodies over ``MAX_BODY_BYTES``."""
+    """Read the whole body as text, refusing bodies over ``MAX_BODY_BYTES`` once decoded.
+
+    The cap counts the bytes after ``Content-Encoding`` (gzip, deflate) is undone, on every
+    answer, error answers included: a small compressed body can decode to gigabytes.
+    """
     limit = MAX_BODY_BYTES
     length = resp.content_length
     if length is not None and length > limit:
         raise _body_too_large(resp.status, limit)
-    if length is not None:
-        # The usual case (a small JSON answer with its length): one read, no chunk loop.
-        raw = await resp.read()
-    else:
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in resp.content.iter_any():
-            size += len(chunk)
-            if size > limit:
-                raise _body_too_large(resp.status, limit)
-            chunks.append(chunk)
-        raw = b"".join(chunks)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            raise _body_too_large(resp.status, limit)
+        chunks.append(chunk)
+    raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
     try:
         return raw.decode(resp.charset or "utf-8", errors="replace")
     except LookupError:  # a charset Python does not know
