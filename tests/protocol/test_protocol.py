@@ -26,7 +26,7 @@ from plivo_numlink import (
     ServerError,
     __version__,
 )
-from plivo_numlink._errors import status_error
+from plivo_numlink._errors import MAX_KEPT_BODY, status_error
 from plivo_numlink._protocol import (
     CAMPAIGN_TEMPLATE,
     DEFAULT_BASE_URL,
@@ -358,7 +358,8 @@ def test_parse_success_turns_a_malformed_body_into_a_response_format_error(
     with pytest.raises(ResponseFormatError, match=re.escape(complaint)) as info:
         parse_success(200, text, LinkAck)
     assert info.value.status_code == 200
-    assert info.value.text == text
+    # The exception keeps the body, up to 64 KiB of it (issue 10).
+    assert info.value.text == text[:MAX_KEPT_BODY]
 
 
 def test_response_format_error_names_the_expected_model() -> None:
