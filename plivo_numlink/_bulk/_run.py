@@ -318,10 +318,9 @@ class BulkRun:
     async def _next_unit(self) -> _Unit:
         """The next unit to send, and outcomes settled while reading (invalid numbers).
 
-        Returns ``(None, [])`` when the input is done.
+        Returns ``(None, [])`` when the input is done. (An async input; a synchronous one
+        is read by :meth:`_read_unit`.)
         """
-        if self._sync_input is not None:
-            return self._read_unit()
         source = self._async_input
         assert source is not None
         async with self._input_lock:

@@ -225,3 +225,67 @@ async def test_waiting_for_a_report_polls_with_the_requester_s_clock_and_sleep()
     assert waited.outcomes[0].kind is pn.OutcomeKind.COMPLETED
     assert fake.now == 10.0  # two sleeps of the poll interval, no real time
     assert waited.requests == 1 + 3 == len(fake.requests)
+
+
+async def test_a_run_knows_the_session_that_started_it() -> None:
+    fake = FakeRequester(ok)
+    owner = object()
+    run = _bulk.BulkRun(fake, "link", CAMPAIGN, numbers(1), owner=owner)  # type: ignore[arg-type]
+    assert run.session is owner
+    assert run.requester is fake
+
+
+async def test_an_async_input_that_fails_stops_the_job_and_raises_after_it() -> None:
+    async def entries() -> Any:
+        yield numbers(1)[0]
+        yield "junk"
+        raise OSError("disk gone")
+
+    fake = FakeRequester(ok)
+    run = run_of(fake, "unlink", entries())
+    with pytest.raises(OSError, match="disk gone"):
+        await run.run_to_report()
+    report = run.report()
+    assert report.stopped_reason == "reading the input failed: OSError: disk gone"
+    assert [o.number for o in report.outcomes] == [numbers(1)[0], "junk"]
+
+
+async def test_a_stopped_run_over_an_async_input_reports_what_it_read() -> None:
+    async def entries() -> Any:
+        for number in numbers(3):
+            yield number
+
+    run = run_of(FakeRequester(ok), "unlink", entries())
+    run.stop("not now")
+    report = run.report()  # an async input cannot be read without the event loop
+    assert report.outcomes == ()
+    assert report.stopped_reason == "not now"
+
+
+async def test_a_stopped_run_without_dedupe_reports_every_unread_entry() -> None:
+    entries = [*numbers(2), numbers(2)[0], "junk"]
+    run = run_of(FakeRequester(ok), "unlink", entries, dedupe=False)
+    run.stop("not now")
+    report = run.report()
+    # Without dedupe a repeat is an entry of its own, as it would have been sent again.
+    assert report.duplicates == 0
+    assert [o.kind for o in report.outcomes] == [
+        pn.OutcomeKind.NOT_ATTEMPTED,
+        pn.OutcomeKind.NOT_ATTEMPTED,
+        pn.OutcomeKind.NOT_ATTEMPTED,
+        pn.OutcomeKind.INVALID,
+    ]
+
+
+async def test_a_bare_404_on_unlink_asks_once_whether_the_campaign_exists() -> None:
+    def handler(sent: Sent) -> Answer | Exception:
+        if sent.method == "GET":
+            return error(503, "cannot tell")  # the campaign check itself fails
+        return error(404, "not found")
+
+    fake = FakeRequester(handler, concurrency=1)
+    report = await run_of(fake, "unlink", numbers(3)).run_to_report()
+    # The check could not tell, so the campaign is taken to exist: the 404s mean "not linked".
+    assert report.counts == {"already": 3}
+    assert [r.method for r in fake.requests].count("GET") == 1
+    assert report.requests == len(fake.requests) == 4
