@@ -181,9 +181,9 @@ class BulkRun:
     async def run_to_report(self) -> BulkReport:
         """Drive the job to its end without iterating it, and return its report.
 
-        The workers settle outcomes (and call ``on_outcome``) themselves. Cancelling the
-        awaiting task cancels the workers; an exception from ``on_outcome`` stops the job
-        and is raised here.
+        The workers settle outcomes (and call ``on_outcome``) themselves: no queue, no async
+        generator. Cancelling the awaiting task cancels the workers; an exception from
+        ``on_outcome`` ends the job at once (as it ends an iteration) and is raised here.
         """
         self._claim()
         self._start()
@@ -279,6 +279,9 @@ class BulkRun:
             if unit is None:
                 if not ready:
                     return
+                # Nothing was sent, so nothing awaited: let the loop run (a cancellation, the
+                # other workers) while a long run of invalid or not-attempted entries drains.
+                await asyncio.sleep(0)
                 continue
             try:
                 if job.stopped_reason is not None:
