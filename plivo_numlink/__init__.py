@@ -1,15 +1,37 @@
 """plivo_numlink: an asyncio client for Plivo's 10DLC Number Linking API.
 
-Everything public is importable from here (``import plivo_numlink as pn``); status
-callbacks live in :mod:`plivo_numlink.callbacks` and the fake server for tests in
-:mod:`plivo_numlink.testing`.
+Everything public is importable from here (``import plivo_numlink as pn``); the defaults
+are in :mod:`plivo_numlink.defaults`, status callbacks in :mod:`plivo_numlink.callbacks`
+and the fake server for tests in :mod:`plivo_numlink.testing`.
+
+The layout, each layer using only the ones below it::
+
+    _session       NumLinkSession: a facade (lifecycle, the four endpoints, bulk calls)
+    _bulk/         the bulk engine: pool, job ledger, link/unlink strategies, wait, sync
+    _endpoints     the four endpoints as calls over the transport
+    _transport     the Requester: HTTP, concurrency, pacing, body cap, the attempt counter
+    _protocol      sans-I/O: paths, headers, answers, and what error answers mean
+    _retry, _pacing, _config, _report, _models, _numbers, _errors, _log
 """
 
-from ._bulk import DEFAULT_BATCH_SIZE, BulkRun, is_already_in_state
+from . import defaults
+from ._bulk import BulkRun
+
+# Kept importable (no longer in __all__) for code written against 0.1: use
+# plivo_numlink.defaults and the session's own classification instead.
+from ._config import (  # noqa: F401
+    DEFAULT_BASE_URL,
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_RATE_LIMIT,
+    DEFAULT_TIMEOUT,
+)
 from ._errors import (
     APIStatusError,
     AuthenticationError,
     BadRequestError,
+    CampaignNotFoundError,
+    ConfigurationError,
     ForbiddenError,
     InvalidNumberError,
     NotFoundError,
@@ -22,29 +44,19 @@ from ._errors import (
 )
 from ._models import CampaignNumbers, LinkAck, LinkStatus, NumberStatus
 from ._numbers import normalize_number, validate_campaign_id
+from ._protocol import is_already_in_state  # noqa: F401
 from ._report import BulkReport, NumberOutcome, OutcomeKind
 from ._retry import RetryPolicy
-from ._sansio import DEFAULT_BASE_URL
-from ._session import (
-    DEFAULT_CONCURRENCY,
-    DEFAULT_RATE_LIMIT,
-    DEFAULT_TIMEOUT,
-    ConfigurationError,
-    NumLinkSession,
-)
+from ._session import NumLinkSession
 from ._version import __version__
 
 __all__ = [
-    "DEFAULT_BASE_URL",
-    "DEFAULT_BATCH_SIZE",
-    "DEFAULT_CONCURRENCY",
-    "DEFAULT_RATE_LIMIT",
-    "DEFAULT_TIMEOUT",
     "APIStatusError",
     "AuthenticationError",
     "BadRequestError",
     "BulkReport",
     "BulkRun",
+    "CampaignNotFoundError",
     "CampaignNumbers",
     "ConfigurationError",
     "ForbiddenError",
@@ -64,7 +76,7 @@ __all__ = [
     "SessionClosedError",
     "TransportError",
     "__version__",
-    "is_already_in_state",
+    "defaults",
     "normalize_number",
     "validate_campaign_id",
 ]

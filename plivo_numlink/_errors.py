@@ -8,11 +8,13 @@
     │   ├── AuthenticationError  401
     │   ├── ForbiddenError       403
     │   ├── NotFoundError        404
+    │   │   └── CampaignNotFoundError  404 saying the campaign itself is unknown
     │   ├── RateLimitError       429
     │   └── ServerError          5xx
     ├── TransportError           connection failures and timeouts, after retries
     ├── ResponseFormatError      a 2xx answer whose body is not what the API documents
-    └── SessionClosedError       the session was used after close()
+    ├── SessionClosedError       the session was used after close() (also a RuntimeError)
+    └── ConfigurationError       a session configured wrongly (also a ValueError)
     InvalidNumberError(ValueError)  a number that is not a valid US long code
 
 The split that matters: ``APIStatusError`` means the server answered; ``TransportError``
@@ -23,10 +25,16 @@ from __future__ import annotations
 
 from typing import Any
 
+#: The most of an answer's body an exception keeps (``text``): enough to report a problem,
+#: without holding a huge answer alive with the exception.
+MAX_KEPT_BODY = 64 * 1024
+
 __all__ = [
     "APIStatusError",
     "AuthenticationError",
     "BadRequestError",
+    "CampaignNotFoundError",
+    "ConfigurationError",
     "ForbiddenError",
     "InvalidNumberError",
     "NotFoundError",
@@ -67,7 +75,7 @@ class APIStatusError(PlivoError):
         self.status_code = status_code
         self.api_id = api_id
         self.body = body
-        self.text = text
+        self.text = text[:MAX_KEPT_BODY]
         self.method = method
         self.path = path
         self.retry_after = retry_after
@@ -90,6 +98,10 @@ class ForbiddenError(APIStatusError):
 
 class NotFoundError(APIStatusError):
     """404: unknown campaign, or a number not linked to it."""
+
+
+class CampaignNotFoundError(NotFoundError):
+    """404 about the campaign itself (unknown campaign), not about one number in it."""
 
 
 class RateLimitError(APIStatusError):
@@ -120,13 +132,17 @@ class ResponseFormatError(PlivoError):
 
     def __init__(self, message: str, *, status_code: int, text: str) -> None:
         self.status_code = status_code
-        self.text = text
+        self.text = text[:MAX_KEPT_BODY]
         preview = text if len(text) <= 200 else text[:200] + "..."
         super().__init__(f"{message} (HTTP {status_code}, body {preview!r})")
 
 
 class SessionClosedError(PlivoError, RuntimeError):
     """The session was used after ``close()``."""
+
+
+class ConfigurationError(PlivoError, ValueError):
+    """A session was configured wrongly (missing credentials, bad base_url, ...)."""
 
 
 class InvalidNumberError(ValueError):

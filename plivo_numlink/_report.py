@@ -81,6 +81,10 @@ class NumberOutcome:
     ok: bool = attrs.field(default=attrs.Factory(_ok_from_kind, takes_self=True))
 
 
+def _plural(count: int, one: str, many: str | None = None) -> str:
+    return f"{count} {one if count == 1 else (many or one + 's')}"
+
+
 def _index_key(number: str) -> str:
     normalized, _ = try_normalize_number(number)
     return normalized if normalized is not None else number
@@ -154,11 +158,12 @@ class BulkReport:
         ok = sum(1 for outcome in self.outcomes if outcome.ok)
         parts = ", ".join(f"{count} {kind}" for kind, count in sorted(self.counts.items()))
         text = (
-            f"{self.action} {self.campaign_id}: {total} numbers, {ok} ok, {total - ok} not ok"
-            f" ({parts or 'nothing to do'}); {self.requests} requests in {self.elapsed:.2f} s"
+            f"{self.action} {self.campaign_id}: {_plural(total, 'number')}, {ok} ok, "
+            f"{total - ok} not ok ({parts or 'nothing to do'}); "
+            f"{_plural(self.requests, 'request')} in {self.elapsed:.2f} s"
         )
         if self.duplicates:
-            text += f"; {self.duplicates} duplicate entries skipped"
+            text += f"; {_plural(self.duplicates, 'duplicate entry', 'duplicate entries')} skipped"
         if self.stopped_reason:
             text += f"; stopped: {self.stopped_reason}"
         return text
@@ -173,7 +178,11 @@ class BulkReport:
         return json.dumps(self.to_dict(), indent=indent)
 
     def to_csv(self) -> str:
-        """One header row, then one row per outcome."""
+        """One header row, then one row per outcome.
+
+        A cell that a spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``,
+        ``@``, tab or carriage return) is prefixed with ``'``; :meth:`to_json` stays exact.
+        """
         buffer = io.StringIO()
         write_csv(self.outcomes, buffer)
         return buffer.getvalue()
@@ -213,6 +222,19 @@ class BulkReport:
 
 CSV_FIELDS = [field.name for field in attrs.fields(NumberOutcome)]
 
+#: What a spreadsheet takes for the start of a formula (or, tab and CR, strips to reach one).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_cell(value: str) -> str:
+    """``value`` as a CSV cell that no spreadsheet runs as a formula (``'`` prefixed).
+
+    Cells hold server text (``error``, ``api_id``, ``status``) and invalid input as given;
+    ``=HYPERLINK(...)`` or ``-2+3+cmd|...`` would otherwise run when the file is opened.
+    JSON exports stay exact.
+    """
+    return "'" + value if value.startswith(_FORMULA_STARTS) else value
+
 
 def write_csv(outcomes: Iterable[NumberOutcome], file: IO[str]) -> None:
     """Write what :meth:`BulkReport.to_csv` returns to ``file``, one row at a time."""
@@ -225,6 +247,13 @@ def write_csv(outcomes: Iterable[NumberOutcome], file: IO[str]) -> None:
     writer.writeheader()
     for outcome in outcomes:
         row = converter.unstructure(outcome)
-        values = {key: "" if row[key] is None else row[key] for key in CSV_FIELDS}
+        values = {
+            key: ""
+            if value is None
+            else neutralise_cell(value)
+            if isinstance(value, str)
+            else value
+            for key, value in ((key, row[key]) for key in CSV_FIELDS)
+        }
         carriage_return = any("\r" in str(value) for value in values.values())
         (quoting if carriage_return else writer).writerow(values)

@@ -1,7 +1,7 @@
-"""Retry decisions as pure functions, and the policy object that configures them.
+"""Retries: the policy, its pure decisions, the shared quota, and the one retried call.
 
-The I/O layer (``_session.py``) runs these decisions through tenacity; keeping them here,
-free of I/O, lets them be tested as plain tables (see ``tests/test_retry.py``).
+:func:`call_with_retries` runs the decisions through tenacity for the transport; keeping
+the decisions free of I/O lets them be tested as plain tables (``tests/retry/``).
 
 The backoff before retry number ``n`` (1 for the first retry) is::
 
@@ -18,12 +18,14 @@ import email.utils
 import math
 import random
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
 import attrs
+from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt
 
 from ._errors import APIStatusError, TransportError
+from ._log import logger
 
 __all__ = [
     "DEFAULT_RETRY",
@@ -31,11 +33,14 @@ __all__ = [
     "RetryPolicy",
     "RetryQuota",
     "backoff_delay",
+    "call_with_retries",
     "is_retryable",
     "is_retryable_status",
     "parse_retry_after",
     "retry_delay",
 ]
+
+T = TypeVar("T")
 
 #: Statuses worth another try: timeouts, throttling and transient server faults.
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -217,3 +222,108 @@ class RetryQuota:
         """A request succeeded: give some tokens back."""
         if self.available < self.capacity:
             self.available = min(self.capacity, self.available + self.refund_amount)
+
+
+def short_reason(exc: BaseException | None) -> str:
+    """A one-line reason for logs (never a body)."""
+    if exc is None:
+        return "no error"
+    if isinstance(exc, APIStatusError):
+        return f"HTTP {exc.status_code}: {exc.message[:200]}"
+    cause = exc.__cause__
+    if cause is not None:
+        return f"{type(cause).__name__}: {str(cause)[:200]}"
+    return f"{type(exc).__name__}: {str(exc)[:200]}"
+
+
+async def call_with_retries(
+    attempt: Callable[[], Awaitable[T]],
+    *,
+    policy: RetryPolicy,
+    quota: RetryQuota,
+    sleep: Callable[[float], Awaitable[None]],
+    method: str,
+    template: str,
+    first_failure: Exception | None = None,
+) -> T:
+    """Await ``attempt()`` until it succeeds or ``policy`` and ``quota`` say stop.
+
+    ``method`` and ``template`` only name the request in the logs. The last failure is
+    raised as it is. ``first_failure``: the caller already made the first attempt (outside
+    tenacity, whose bookkeeping costs about as much CPU per call as the HTTP exchange
+    itself) and it failed so; it is replayed as tenacity's first attempt, so retries,
+    waits, the quota and the logs are exactly what tenacity alone gives.
+    """
+    if first_failure is None:
+        try:
+            return await attempt()
+        except Exception as exc:
+            if not is_retryable(exc, policy):
+                raise  # a definitive answer: nothing for tenacity to decide
+            first_failure = exc
+    replay: list[Exception] = [first_failure]
+
+    async def replay_then_attempt() -> T:
+        if replay:
+            raise replay.pop()
+        return await attempt()
+
+    def should_retry(state: RetryCallState) -> bool:
+        outcome = state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        if exc is None or not is_retryable(exc, policy):
+            return False
+        if state.attempt_number >= policy.attempts:
+            return False  # tenacity's stop would end it anyway: spend nothing
+        if quota.try_spend(exc):
+            return True
+        logger.warning(
+            "not retrying: the session's retry quota is spent (the server keeps failing)"
+        )
+        return False
+
+    def before_sleep(state: RetryCallState) -> None:
+        outcome = state.outcome
+        wait = state.next_action.sleep if state.next_action is not None else 0.0
+        logger.debug(
+            "retrying %s %s after attempt %d/%d failed (%s); waiting %.3f s",
+            method,
+            template,
+            state.attempt_number,
+            policy.attempts,
+            short_reason(outcome.exception() if outcome is not None else None),
+            wait,
+        )
+
+    retrying = AsyncRetrying(
+        stop=stop_after_attempt(policy.attempts),
+        retry=should_retry,
+        wait=lambda state: retry_delay(
+            state.outcome.exception() if state.outcome is not None else None,
+            state.attempt_number,
+            policy,
+        ),
+        sleep=sleep,
+        reraise=True,
+        before_sleep=before_sleep,
+    )
+    tries = 0
+
+    async def counted() -> T:
+        nonlocal tries
+        tries += 1
+        return await replay_then_attempt()
+
+    try:
+        return await retrying(counted)
+    except (APIStatusError, TransportError) as exc:
+        # A definitive answer (a 4xx) is the caller's business, not a warning.
+        if is_retryable(exc, policy):
+            logger.warning(
+                "giving up on %s %s after %d attempt(s): %s",
+                method,
+                template,
+                tries,
+                short_reason(exc),
+            )
+        raise

@@ -57,7 +57,8 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from . import _bulk, _sansio
+from . import _bulk
+from . import _protocol as _sansio
 from ._bulk import BulkRun, is_campaign_missing
 from ._errors import (
     AuthenticationError,

@@ -23,8 +23,8 @@ from plivo_numlink import NumLinkSession, RetryPolicy
 T = TypeVar("T")
 
 # =============================================================================================
-# Core session (tests/test_session_unit.py, tests/test_session_wire.py and the pure-module
-# tests): credentials, a session factory, a recording HTTP server, aioresponses.
+# Core session (tests/session/, tests/bulk/ and the pure-module tests in tests/<area>/):
+# credentials, a session factory, a recording HTTP server, aioresponses.
 
 #: Shaped like a real Plivo main-account auth id ("MA" + 18 characters).
 AUTH_ID = "MA0123456789ABCDEFGH"

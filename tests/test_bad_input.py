@@ -608,18 +608,18 @@ async def test_broken_answers_while_waiting_leave_a_complete_report(
 async def test_an_answer_over_the_body_cap_is_refused_unread(
     session: NumLinkSession, fake: FakePlivo
 ) -> None:
-    from plivo_numlink import _session
+    from plivo_numlink import _transport
 
-    fake.enqueue_fault(200, body=b" " * (_session.MAX_BODY_BYTES + 1))
+    fake.enqueue_fault(200, body=b" " * (_transport.MAX_BODY_BYTES + 1))
     with pytest.raises(ResponseFormatError, match="larger than"):
         await session.link(CAMPAIGN, [N1])
 
 
 @pytest.fixture
 def small_body_cap(monkeypatch: pytest.MonkeyPatch) -> int:
-    from plivo_numlink import _session
+    from plivo_numlink import _transport
 
-    monkeypatch.setattr(_session, "MAX_BODY_BYTES", 64 * 1024)
+    monkeypatch.setattr(_transport, "MAX_BODY_BYTES", 64 * 1024)
     return 64 * 1024
 
 

@@ -38,7 +38,7 @@ from plivo_numlink import (
 )
 from plivo_numlink._models import converter
 from plivo_numlink._numbers import try_normalize_number
-from plivo_numlink._report import CSV_FIELDS
+from plivo_numlink._report import CSV_FIELDS, neutralise_cell
 from plivo_numlink._retry import parse_retry_after
 
 # ---------------------------------------------------------------------------------------------
@@ -206,7 +206,10 @@ def test_report_csv_has_a_header_and_one_row_per_outcome(report: BulkReport) -> 
     rows = list(csv.reader(io.StringIO(report.to_csv(), newline="")))
     assert rows[0] == CSV_FIELDS
     assert len(rows) == len(report) + 1
-    assert [row[0] for row in rows[1:]] == [outcome.number for outcome in report]
+    # Cells a spreadsheet would run as formulas carry a leading "'" (issue 10).
+    assert [row[0] for row in rows[1:]] == [neutralise_cell(o.number) for o in report]
+    for row in rows[1:]:
+        assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in row)
 
 
 @REPORTS
@@ -223,7 +226,8 @@ def test_report_json_round_trips(report: BulkReport) -> None:
 @REPORTS
 @given(reports())
 def test_report_summary_always_renders(report: BulkReport) -> None:
-    assert f"{len(report)} numbers" in report.summary()
+    noun = "number" if len(report) == 1 else "numbers"
+    assert f"{len(report)} {noun}," in report.summary()
 
 
 # ---------------------------------------------------------------------------------------------

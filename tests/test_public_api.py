@@ -37,6 +37,12 @@ ADDITIONS = {
     "SessionClosedError",
     "normalize_number",
     "validate_campaign_id",
+    "CampaignNotFoundError",
+    "defaults",
+}
+
+#: Names that left __all__ in 0.2 (see CHANGELOG.md) but stay importable for 0.1 code.
+REMOVED_BUT_IMPORTABLE = {
     "is_already_in_state",
     "DEFAULT_BASE_URL",
     "DEFAULT_BATCH_SIZE",
@@ -53,6 +59,20 @@ def test_all_is_exactly_the_contract_and_the_documented_additions() -> None:
 def test_every_public_name_is_importable() -> None:
     for name in pn.__all__:
         assert hasattr(pn, name), name
+
+
+def test_names_that_left_all_are_still_importable() -> None:
+    assert not REMOVED_BUT_IMPORTABLE & set(pn.__all__)
+    for name in REMOVED_BUT_IMPORTABLE:
+        assert hasattr(pn, name), name
+    assert pn.DEFAULT_BATCH_SIZE == pn.defaults.BATCH_SIZE
+
+
+def test_the_defaults_namespace_holds_every_default() -> None:
+    assert pn.defaults.BASE_URL == pn.DEFAULT_BASE_URL
+    assert pn.defaults.CONCURRENCY == pn.DEFAULT_CONCURRENCY
+    assert pn.defaults.RATE_LIMIT == pn.DEFAULT_RATE_LIMIT
+    assert pn.defaults.TIMEOUT == pn.DEFAULT_TIMEOUT
 
 
 def test_callbacks_module_offers_the_contract_names() -> None:

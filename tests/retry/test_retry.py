@@ -25,6 +25,7 @@ from plivo_numlink import (
     SessionClosedError,
     TransportError,
 )
+from plivo_numlink._errors import ConfigurationError
 from plivo_numlink._retry import (
     DEFAULT_RETRY,
     RETRYABLE_STATUSES,
@@ -34,7 +35,6 @@ from plivo_numlink._retry import (
     parse_retry_after,
     retry_delay,
 )
-from plivo_numlink._session import ConfigurationError
 
 #: A frozen "now": 2024-01-01 00:00:00 UTC.
 NOW = 1_704_067_200.0
@@ -319,3 +319,54 @@ def test_backoff_delay_with_real_randomness_stays_within_the_jitter_band(
 def test_retry_delay(exc: BaseException | None, retry_number: int, expected: float) -> None:
     policy = RetryPolicy(wait_initial=0.5, wait_max=8, max_retry_after=60, jitter=0)
     assert retry_delay(exc, retry_number, policy) == pytest.approx(expected)
+
+
+# ---------------------------------------------------------------------------------------------
+# The one retried call (call_with_retries), without a network
+
+
+async def test_call_with_retries_retries_transient_failures_until_success() -> None:
+    from plivo_numlink._retry import RetryQuota, call_with_retries
+
+    failures = [ServerError("down", status_code=503), TransportError("reset")]
+    waits: list[float] = []
+
+    async def attempt() -> str:
+        if failures:
+            raise failures.pop(0)
+        return "ok"
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    policy = RetryPolicy(attempts=3, wait_initial=1, wait_max=1, jitter=0)
+    result = await call_with_retries(
+        attempt, policy=policy, quota=RetryQuota(), sleep=sleep, method="GET", template="/x"
+    )
+    assert result == "ok"
+    assert waits == [1.0, 1.0]
+
+
+async def test_call_with_retries_raises_a_definitive_failure_at_once() -> None:
+    from plivo_numlink._retry import RetryQuota, call_with_retries
+
+    calls = 0
+
+    async def attempt() -> str:
+        nonlocal calls
+        calls += 1
+        raise BadRequestError("no", status_code=400)
+
+    async def sleep(seconds: float) -> None:
+        raise AssertionError("no wait before a definitive failure")
+
+    with pytest.raises(BadRequestError):
+        await call_with_retries(
+            attempt,
+            policy=RetryPolicy(),
+            quota=RetryQuota(),
+            sleep=sleep,
+            method="GET",
+            template="/x",
+        )
+    assert calls == 1

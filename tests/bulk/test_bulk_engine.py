@@ -31,7 +31,7 @@ from plivo_numlink import (
     OutcomeKind,
     RetryPolicy,
 )
-from plivo_numlink._bulk import MIN_ERROR_BUDGET
+from plivo_numlink._config import MIN_ERROR_BUDGET
 from plivo_numlink.testing import FakePlivo, RecordedRequest
 
 CAMPAIGN = "CUOGHIN"
@@ -1606,8 +1606,8 @@ async def test_a_run_keeping_no_report_holds_no_outcome(plivo: Start) -> None:
     run = session.iter_link(CAMPAIGN, us_numbers(200), keep_report=False, batch_size=7)
     async for _ in run:
         pass
-    assert run._outcomes == {}
-    assert run._order == []
+    assert run._job.outcomes == {}
+    assert run._job.order == []
 
 
 async def test_without_dedupe_a_repeated_number_is_sent_each_time(plivo: Start) -> None:

@@ -18,8 +18,9 @@ from plivo_numlink import (
     NumberOutcome,
     OutcomeKind,
 )
-from plivo_numlink._bulk import fold_statuses, is_already_in_state, numbers_named
+from plivo_numlink._bulk import fold_statuses
 from plivo_numlink._errors import status_error
+from plivo_numlink._protocol import is_already_in_state, numbers_named
 from plivo_numlink._report import CSV_FIELDS
 
 N1 = "12125557777"
@@ -427,3 +428,41 @@ def test_write_csv_streams_the_same_text_as_to_csv() -> None:
     buffer = io.StringIO()
     report.write_csv(buffer)
     assert buffer.getvalue() == report.to_csv()
+
+
+# ---------------------------------------------------------------------------------------------
+# Spreadsheet-safe CSV (issue 10): formula-like cells are neutralised, JSON stays exact
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['=HYPERLINK("http://x")', "+1 (212) bad", "-2+3+cmd|' /C calc'!A0", "@SUM(A1)", "\tx", "\rx"],
+)
+def test_to_csv_prefixes_a_quote_to_cells_a_spreadsheet_would_run(text: str) -> None:
+    report = report_of(
+        NumberOutcome(number=text, kind=OutcomeKind.INVALID, error=text, api_id=text)
+    )
+    [row] = list(csv.DictReader(io.StringIO(report.to_csv(), newline="")))
+    assert row["number"] == row["error"] == row["api_id"] == "'" + text
+    buffer = io.StringIO()
+    report.write_csv(buffer)
+    assert buffer.getvalue() == report.to_csv()
+    # JSON keeps the text exactly as it was.
+    assert json.loads(report.to_json())["outcomes"][0]["number"] == text
+
+
+def test_to_csv_leaves_ordinary_cells_alone() -> None:
+    report = report_of(NumberOutcome(number=N1, kind=OutcomeKind.ACCEPTED, api_id="abc-1"))
+    [row] = list(csv.DictReader(io.StringIO(report.to_csv())))
+    assert (row["number"], row["api_id"], row["attempts"]) == (N1, "abc-1", "0")
+
+
+def test_summary_uses_the_singular_for_one() -> None:
+    report = attrs.evolve(
+        report_of(NumberOutcome(number=N1, kind=OutcomeKind.ACCEPTED)), requests=1, duplicates=1
+    )
+    text = report.summary()
+    assert "1 number," in text
+    assert "1 request in" in text
+    assert "1 duplicate entry skipped" in text
+    assert "1 requests" not in text

@@ -16,7 +16,7 @@ from aioresponses import CallbackResult
 from conftest import AUTH_ID, AUTH_TOKEN, SessionFactory
 
 import plivo_numlink._log as log_module
-import plivo_numlink._session as session_module
+import plivo_numlink._transport as transport_module
 from plivo_numlink import (
     APIStatusError,
     AuthenticationError,
@@ -38,15 +38,16 @@ from plivo_numlink import (
     SessionClosedError,
     TransportError,
 )
+from plivo_numlink._config import DEFAULT_RATE_LIMIT
+from plivo_numlink._endpoints import LIST_PAGE_SIZE
 from plivo_numlink._log import RedactingFilter, register_secret
-from plivo_numlink._sansio import (
+from plivo_numlink._protocol import (
     CAMPAIGN_TEMPLATE,
     NUMBER_TEMPLATE,
-    CallStats,
-    counting_attempts,
     user_agent,
 )
-from plivo_numlink._session import DEFAULT_RATE_LIMIT, LIST_PAGE_SIZE, _short_reason
+from plivo_numlink._retry import short_reason as _short_reason
+from plivo_numlink._transport import AttemptCounter
 
 BASE = "https://api.plivo.com"
 CAMPAIGN = "CUOGHIN"
@@ -191,7 +192,7 @@ BAD_CONFIG = [
     ),
     pytest.param({"base_url": "https://api.plivo.com:http"}, "base_url", id="base-url-port"),
     pytest.param({"base_url": "https://[::1"}, "base_url", id="base-url-ipv6"),
-    pytest.param({"base_url": None}, "base_url", id="base-url-none"),
+    pytest.param({"base_url": 42}, "base_url", id="base-url-not-a-string"),
     pytest.param({"concurrency": 0}, "concurrency", id="concurrency-zero"),
     pytest.param({"concurrency": -3}, "concurrency", id="concurrency-negative"),
     pytest.param({"concurrency": 2.5}, "concurrency", id="concurrency-float"),
@@ -210,6 +211,24 @@ BAD_CONFIG = [
     pytest.param({"retry": 3}, "retry", id="retry-not-a-policy"),
     pytest.param({"http_session": object()}, "http_session", id="http-session-wrong-type"),
 ]
+
+
+def test_base_url_none_reads_the_environment_else_the_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # API.md, "Added in 0.2": base_url=None reads PLIVO_NUMLINK_BASE_URL (0.1 refused None).
+    monkeypatch.delenv("PLIVO_NUMLINK_BASE_URL", raising=False)
+    session = NumLinkSession(AUTH_ID, AUTH_TOKEN, base_url=None)
+    assert session.base_url == "https://api.plivo.com"
+    assert NumLinkSession(AUTH_ID, AUTH_TOKEN).base_url == "https://api.plivo.com"
+    monkeypatch.setenv("PLIVO_NUMLINK_BASE_URL", "http://127.0.0.1:8099/")
+    assert NumLinkSession(AUTH_ID, AUTH_TOKEN).base_url == "http://127.0.0.1:8099"
+    # An explicit base_url wins over the environment.
+    explicit = NumLinkSession(AUTH_ID, AUTH_TOKEN, base_url="https://example.com")
+    assert explicit.base_url == "https://example.com"
+    monkeypatch.setenv("PLIVO_NUMLINK_BASE_URL", "ftp://nope")
+    with pytest.raises(ConfigurationError, match="base_url"):
+        NumLinkSession(AUTH_ID, AUTH_TOKEN)
 
 
 @pytest.mark.parametrize(("kwargs", "name"), BAD_CONFIG)
@@ -378,7 +397,7 @@ async def test_a_session_works_without_async_with(mock_api: Any) -> None:
 
 async def test_an_owned_http_session_is_closed_with_the_session(mock_api: Any) -> None:
     async with NumLinkSession(AUTH_ID, AUTH_TOKEN) as session:
-        http = session._http
+        http = session._requester._http
         assert http is not None
     assert http.closed
 
@@ -388,7 +407,7 @@ async def test_a_borrowed_http_session_is_used_and_never_closed(mock_api: Any) -
     async with aiohttp.ClientSession() as http:
         async with NumLinkSession(AUTH_ID, AUTH_TOKEN, http_session=http) as session:
             await session.get_number(CAMPAIGN, NUMBER)
-            assert session._http is http
+            assert session._requester._http is http
         assert session.closed
         assert not http.closed
 
@@ -926,7 +945,7 @@ async def test_a_malformed_page_is_a_format_error(
 async def test_an_answer_larger_than_the_limit_is_not_read(
     make_session: SessionFactory, mock_api: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(session_module, "MAX_BODY_BYTES", 64)
+    monkeypatch.setattr(transport_module, "MAX_BODY_BYTES", 64)
     mock_api.post(CAMPAIGN_URL, body="x" * 100)
     with pytest.raises(ResponseFormatError, match="larger than 64 bytes"):
         await make_session().link(CAMPAIGN, [NUMBER])
@@ -935,7 +954,7 @@ async def test_an_answer_larger_than_the_limit_is_not_read(
 async def test_an_answer_announcing_a_length_over_the_limit_is_not_read(
     make_session: SessionFactory, mock_api: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(session_module, "MAX_BODY_BYTES", 64)
+    monkeypatch.setattr(transport_module, "MAX_BODY_BYTES", 64)
     mock_api.post(CAMPAIGN_URL, body="{}", headers={"Content-Length": "1000000"})
     with pytest.raises(ResponseFormatError, match="larger than 64 bytes"):
         await make_session().link(CAMPAIGN, [NUMBER])
@@ -1126,12 +1145,13 @@ async def test_a_session_closed_while_backing_off_stops_retrying(
     make_session: SessionFactory, mock_api: Any
 ) -> None:
     mock_api.get(number_url(), status=503, repeat=True)
-    session = make_session()
+    sessions: list[Any] = []
 
     async def close_instead_of_sleeping(seconds: float) -> None:
-        await session.close()
+        await sessions[0].close()
 
-    session._sleep = close_instead_of_sleeping
+    session = make_session(sleep=close_instead_of_sleeping)
+    sessions.append(session)
     with pytest.raises(SessionClosedError):
         await session.get_number(CAMPAIGN, NUMBER)
     assert sent_count(mock_api) == 1
@@ -1195,7 +1215,9 @@ async def test_a_gate_that_refuses_stops_the_attempt_before_sending(
 
     session = make_session()
     with pytest.raises(Stopped):
-        await session._request("GET", NUMBER_TEMPLATE, number_url()[len(BASE) :], gate=gate)
+        await session._requester.request(
+            "GET", NUMBER_TEMPLATE, number_url()[len(BASE) :], gate=gate
+        )
     assert sent_count(mock_api) == 0
     assert session.requests_sent == 0
 
@@ -1206,9 +1228,11 @@ async def test_a_job_counting_its_attempts_sees_every_retry_of_its_calls(
     mock_api.get(number_url(), status=503)
     mock_api.get(number_url(), payload=numbers_body(NUMBER))
     session = make_session()
-    with counting_attempts() as counted:
-        await session.get_number(CAMPAIGN, NUMBER)
-    assert counted.attempts == 2
+    counted = session._requester.sent.child()
+    path = number_url()[len(BASE) :]
+    await session._requester.request("GET", NUMBER_TEMPLATE, path, counter=counted)
+    assert counted.count == 2
+    assert session.requests_sent == 2
 
 
 async def test_call_stats_count_every_attempt_of_a_call(
@@ -1217,11 +1241,13 @@ async def test_call_stats_count_every_attempt_of_a_call(
     mock_api.get(number_url(), exception=aiohttp.ClientConnectionError())
     mock_api.get(number_url(), status=500)
     mock_api.get(number_url(), payload=numbers_body(NUMBER))
-    stats = CallStats()
-    answer = await make_session()._request(
-        "GET", NUMBER_TEMPLATE, number_url()[len(BASE) :], stats=stats
+    session = make_session()
+    stats = AttemptCounter(session._requester.sent)
+    answer = await session._requester.request(
+        "GET", NUMBER_TEMPLATE, number_url()[len(BASE) :], counter=stats
     )
-    assert (stats.attempts, answer.attempts) == (3, 3)
+    assert (stats.count, session.requests_sent) == (3, 3)
+    assert answer.status == 200
 
 
 # =============================================================================================
