@@ -1,0 +1,34 @@
+# The newcomer's two commands, each doing its own set-up on a fresh clone:
+#   make demo   the offline demo: the bulk job against the embedded fake server
+#   make test   the test suite (the command CI runs)
+# Both create or refresh the virtual environment $(VENV) with what they need first.
+# Another interpreter: make test PYTHON=python3.12 VENV=.venv-3.12
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Rebuilt when the project's dependencies change.
+STAMP := $(VENV)/.installed-dev
+
+.PHONY: demo test lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/plivo-numlink demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest --cov-fail-under=90
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy --strict plivo_numlink
+	$(BIN)/lint-imports
+
+clean:
+	rm -rf $(VENV) .venv-3.* .coverage .mypy_cache .pytest_cache .ruff_cache
