@@ -231,8 +231,11 @@ def neutralise_cell(value: str) -> str:
 
     Cells hold server text (``error``, ``api_id``, ``status``) and invalid input as given;
     ``=HYPERLINK(...)`` or ``-2+3+cmd|...`` would otherwise run when the file is opened.
-    JSON exports stay exact.
+    A NUL becomes U+FFFD: Python's csv module before 3.11 can neither write nor read one,
+    and spreadsheets cut the cell there. JSON exports stay exact.
     """
+    if "\0" in value:
+        value = value.replace("\0", "\ufffd")
     return "'" + value if value.startswith(_FORMULA_STARTS) else value
 
 
