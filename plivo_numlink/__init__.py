@@ -22,6 +22,7 @@ from ._errors import (
     SessionClosedError,
     TransportError,
 )
+from ._input import NumberInput
 from ._models import CampaignNumbers, LinkAck, LinkStatus, NumberStatus
 from ._numbers import normalize_number, validate_campaign_id
 from ._report import BulkReport, NumberOutcome, OutcomeKind
@@ -56,6 +57,7 @@ __all__ = [
     "LinkStatus",
     "NotFoundError",
     "NumLinkSession",
+    "NumberInput",
     "NumberOutcome",
     "NumberStatus",
     "OutcomeKind",

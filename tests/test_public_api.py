@@ -45,6 +45,7 @@ ADDITIONS = {
     "DEFAULT_TIMEOUT",
     "CampaignNotFoundError",
     "defaults",
+    "NumberInput",
 }
 
 

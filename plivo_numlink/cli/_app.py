@@ -1,0 +1,51 @@
+"""The ``plivo-numlink`` command group, with every subcommand registered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from .. import __version__
+from ._bulk import link_command, sync_command, unlink_command, wait_command
+from ._fake import demo_command, fake_server_command
+from ._read import list_command, status_command
+from ._runner import EXIT_INTERRUPTED
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            raise SystemExit(EXIT_INTERRUPTED) from None
+
+
+@click.group(
+    cls=_Group,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.version_option(__version__, prog_name="plivo-numlink")
+def cli() -> None:
+    """Link phone numbers to Plivo 10DLC campaigns in bulk, and check on them.
+
+    Credentials come from PLIVO_AUTH_ID and PLIVO_AUTH_TOKEN (or --auth-id/--auth-token).
+    Start with `plivo-numlink demo`: it needs no credentials and no network.
+
+    Exit codes: 0 all ok, 1 some numbers not ok, 2 usage or configuration error,
+    130 interrupted.
+    """
+
+
+for _command in (
+    link_command,
+    unlink_command,
+    sync_command,
+    wait_command,
+    list_command,
+    status_command,
+    fake_server_command,
+    demo_command,
+):
+    cli.add_command(_command)

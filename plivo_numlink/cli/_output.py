@@ -1,0 +1,365 @@
+"""What the commands print and write: progress and notes on stderr, results on stdout, reports.
+
+stdout carries results only (the summary table, or JSON with ``--json``); progress, notes and
+errors go to stderr, so ``plivo-numlink link ... --json > out.json`` gives clean JSON while
+the progress bar still shows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import IO, Any, NoReturn
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Column, Table
+from rich.text import Text
+
+from .. import BulkReport, NumberOutcome, OutcomeKind
+from ._runner import (
+    CAMPAIGN_HINT,
+    CREDENTIALS_HINT,
+    EXIT_INTERRUPTED,
+    EXIT_NOT_OK,
+    EXIT_OK,
+    EXIT_USAGE,
+    CliError,
+)
+
+#: Plain progress lines (when stderr is not a terminal): at most this many seconds apart...
+PROGRESS_LINE_SECONDS = 5.0
+#: ...and at every tenth of the job when its size is known.
+PROGRESS_LINE_STEPS = 10
+#: Failures listed under the summary table.
+SHOWN_FAILURES = 10
+
+KIND_MEANINGS = {
+    OutcomeKind.ACCEPTED: "accepted by Plivo; processing goes on at Plivo",
+    OutcomeKind.ALREADY: "already in the desired state; nothing to do",
+    OutcomeKind.COMPLETED: "done, and confirmed by Plivo",
+    OutcomeKind.REMOTE_FAILED: "Plivo processed the request and reports FAILED",
+    OutcomeKind.PENDING: "still processing when the wait ended",
+    OutcomeKind.REJECTED: "refused by Plivo (4xx)",
+    OutcomeKind.ERROR: "no usable answer after retries",
+    OutcomeKind.INVALID: "not a valid US number; never sent",
+    OutcomeKind.NOT_ATTEMPTED: "never sent: the job stopped first",
+}
+
+
+def stdout_console() -> Console:
+    return Console(highlight=False, soft_wrap=True)
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count:,} {word}" + ("" if count == 1 else "s")
+
+
+class Feedback:
+    """What a command tells the user on stderr while it works.
+
+    ``mode``: ``bar`` (a live rich progress bar), ``lines`` (a plain line every few seconds
+    and every tenth of the job, for logs), ``none``; ``auto`` picks ``bar`` when stderr is a
+    terminal, else ``lines``.
+    """
+
+    def __init__(self, mode: str = "auto", *, quiet: bool = False) -> None:
+        if quiet:
+            mode = "none"
+        self.console = Console(
+            stderr=True,
+            highlight=False,
+            soft_wrap=True,
+            force_terminal=True if mode == "bar" else None,
+        )
+        if mode == "auto":
+            mode = "bar" if self.console.is_terminal else "lines"
+        self.mode = mode
+        self.done = self.ok = 0
+        self._label = ""
+        self._total: int | None = None
+        self._started = self._last_push = self._last_line = 0.0
+        self._next_step = 1
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
+        self._phase: Progress | None = None
+
+    @property
+    def quiet(self) -> bool:
+        return self.mode == "none"
+
+    def note(self, text: str, *, markup: bool = False) -> None:
+        """A line of information on stderr, unless quiet."""
+        if self.quiet:
+            return
+        console = self._progress.console if self._progress is not None else self.console
+        console.print(text, markup=markup, emoji=False)
+
+    # -- a bulk job with per-number outcomes --------------------------------------------------
+
+    def start_job(self, label: str, total: int | None) -> None:
+        self._label = label
+        self._total = total
+        self.done = self.ok = 0
+        self._started = self._last_line = time.monotonic()
+        self._next_step = 1
+        if self.mode != "bar":
+            return
+        self._progress = Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("[green]{task.fields[ok]:,} ok[/] [red]{task.fields[bad]:,} not ok[/]"),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            console=self.console,
+        )
+        self._task = self._progress.add_task(label, total=total, ok=0, bad=0, rate="")
+        self._progress.start()
+
+    def advance(self, outcome: NumberOutcome) -> None:
+        """Count one outcome (the bulk job's ``on_outcome`` hook)."""
+        self.done += 1
+        if outcome.ok:
+            self.ok += 1
+        if self.mode == "none":
+            return
+        now = time.monotonic()
+        if self.mode == "bar":
+            if now - self._last_push >= 0.1:
+                self._push(now)
+            return
+        total = self._total
+        # Steps only once the job has run a while: a quick job needs no progress lines.
+        step_due = (
+            bool(total)
+            and now - self._started >= 1.0
+            and self.done * PROGRESS_LINE_STEPS >= self._next_step * (total or 1)
+        )
+        if step_due or now - self._last_line >= PROGRESS_LINE_SECONDS:
+            self._line(now)
+            if total:
+                self._next_step = self.done * PROGRESS_LINE_STEPS // total + 1
+
+    def finish_job(self) -> None:
+        if self._progress is not None and self._task is not None:
+            self._push(time.monotonic(), final=True)
+            self._progress.stop()
+            self._progress = self._task = None
+
+    def _rate(self, now: float) -> str:
+        elapsed = now - self._started
+        return f"{self.done / elapsed:,.0f}/s" if elapsed > 0.05 else ""
+
+    def _push(self, now: float, *, final: bool = False) -> None:
+        self._last_push = now
+        assert self._progress is not None
+        assert self._task is not None
+        total = self.done if final else self._total
+        if total is not None and total < self.done:
+            total = self.done
+        bad = self.done - self.ok
+        rate = self._rate(now)
+        self._progress.update(
+            self._task, completed=self.done, total=total, ok=self.ok, bad=bad, rate=rate
+        )
+
+    def _line(self, now: float) -> None:
+        self._last_line = now
+        if self._total:
+            share = min(100, self.done * 100 // self._total)
+            where = f"{self.done:,} of ~{self._total:,} numbers ({share}%)"
+        else:
+            where = f"{self.done:,} numbers"
+        self.console.print(
+            f"{self._label}: {where}, {self.ok:,} ok, {self.done - self.ok:,} not ok, "
+            f"{self._rate(now) or '-'}"
+        )
+
+    # -- a phase without per-number progress (waiting, sync) ----------------------------------
+
+    def start_phase(self, text: str) -> None:
+        if self.mode == "bar":
+            self._phase = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                TimeElapsedColumn(),
+                console=self.console,
+            )
+            self._phase.add_task(text, total=None)
+            self._phase.start()
+        elif self.mode == "lines":
+            self.console.print(f"{text}...", markup=False)
+
+    def finish_phase(self) -> None:
+        if self._phase is not None:
+            self._phase.stop()
+            self._phase = None
+
+    def close(self) -> None:
+        self.finish_job()
+        self.finish_phase()
+
+
+def render_summary(report: BulkReport, console: Console, *, title: str | None = None) -> None:
+    """The counts by outcome kind, then the first failures with their errors."""
+    total = len(report.outcomes)
+    counts = Counter(outcome.kind for outcome in report.outcomes)
+    title = title or f"{report.action} {report.campaign_id}: {plural(total, 'number')}"
+    console.print(Text(title, "bold"))
+    table = Table("outcome", Column("count", justify="right"), "meaning")
+    for kind in OutcomeKind:
+        if counts[kind]:
+            mark = "[green]ok[/]" if kind.ok else "[red]not ok[/]"
+            table.add_row(f"{kind.value} ({mark})", f"{counts[kind]:,}", KIND_MEANINGS[kind])
+    if not total:
+        table.add_row("-", "0", "no numbers in the input")
+    console.print(table)
+    failed = report.failed
+    if failed:
+        shown = failed[:SHOWN_FAILURES]
+        more = f" (first {len(shown)} of {len(failed):,})" if len(failed) > len(shown) else ""
+        console.print(Text(f"not ok{more}", "bold"))
+        failures = Table("number", "outcome", "error")
+        for outcome in shown:
+            failures.add_row(Text(outcome.number), outcome.kind.value, Text(outcome.error or ""))
+        console.print(failures)
+    parts = [
+        f"{total - len(failed):,} ok, {len(failed):,} not ok",
+        f"{plural(report.requests, 'request')} in {report.elapsed:.1f} s",
+    ]
+    if report.duplicates:
+        repeated = "repeated entry" if report.duplicates == 1 else "repeated entries"
+        parts.append(f"{report.duplicates:,} {repeated} skipped")
+    console.print("; ".join(parts))
+    if report.stopped_reason:
+        console.print(Text.assemble(("stopped: ", "red"), report.stopped_reason))
+
+
+def write_file(path: str, write: Callable[[IO[str]], None]) -> None:
+    """Write ``path`` through ``write``; a half-written file never replaces the old one."""
+    partial = f"{path}.partial"
+    try:
+        with open(partial, "w", encoding="utf-8", newline="") as file:
+            write(file)
+        os.replace(partial, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        raise CliError(f"cannot write the report to {path}: {exc.strerror or exc}") from None
+
+
+def write_report(report: BulkReport, path: str, feedback: Feedback | None = None) -> None:
+    """Write ``report`` as JSON or CSV (by extension); ``path`` is replaced only when done."""
+    csv = path.lower().endswith(".csv")
+    write_file(path, report.write_csv if csv else report.write_json)
+    if feedback is not None:
+        feedback.note(f"report written to {path} ({plural(len(report), 'number')})")
+
+
+def finish(
+    report: BulkReport,
+    *,
+    feedback: Feedback,
+    as_json: bool,
+    report_path: str | None,
+    interrupted: bool = False,
+    title: str | None = None,
+) -> NoReturn:
+    """Print and write the report, then exit with the code it calls for."""
+    if report_path is not None:
+        write_report(report, report_path, feedback)
+    if as_json:
+        report.write_json(sys.stdout)
+        feedback.note(report.summary())
+    else:
+        render_summary(report, stdout_console(), title=title)
+        if report.failed and report_path is None and not interrupted:
+            feedback.note("every number's outcome: add --report out.csv (or .json)")
+    if interrupted:
+        click.echo("interrupted: the numbers never sent are reported as not_attempted", err=True)
+        raise SystemExit(EXIT_INTERRUPTED)
+    stopped = report.stopped_reason
+    if stopped is not None:
+        # 401/403 and an unknown campaign stop a job at once: configuration errors (exit 2).
+        codes = {o.status_code for o in report.outcomes if o.status_code in (401, 403, 404)}
+        hint = ""
+        if codes & {401, 403}:
+            hint = CREDENTIALS_HINT
+        elif 404 in codes and "campaign" in stopped.lower():
+            hint = CAMPAIGN_HINT
+        click.echo(f"error: the job stopped: {stopped}" + (f"; {hint}" if hint else ""), err=True)
+        raise SystemExit(EXIT_USAGE if hint else EXIT_NOT_OK)
+    raise SystemExit(EXIT_OK if report.ok else EXIT_NOT_OK)
+
+
+#: The paths of ``--dry-run``'s plans (the auth id is not needed for a dry run).
+CAMPAIGN_PATH = "/v1/Account/{auth_id}/10dlc/Campaign/%s/Number/"
+NUMBER_PATH = CAMPAIGN_PATH + "{number}/"
+SHOWN_INVALID = 20
+
+
+def show_plan(
+    action: str,
+    campaign_id: str,
+    requests: list[dict[str, Any]],
+    *,
+    as_json: bool,
+    checked: BulkReport | None = None,
+    callback: dict[str, str] | None = None,
+) -> NoReturn:
+    """A dry run's plan: the input's check, then the requests a real run would send."""
+    invalid = [
+        {"number": o.number, "error": o.error or ""}
+        for o in (checked.outcomes if checked is not None else ())
+        if o.kind is OutcomeKind.INVALID
+    ]
+    plan: dict[str, Any] = {"dry_run": True, "action": action, "campaign_id": campaign_id}
+    if checked is not None:
+        valid = len(checked) - len(invalid)
+        plan.update(valid=valid, invalid=invalid, duplicates=checked.duplicates)
+        plan["callback"] = callback or None
+    plan["requests"] = requests
+    if as_json:
+        click.echo(json.dumps(plan, indent=2))
+        raise SystemExit(EXIT_NOT_OK if invalid else EXIT_OK)
+    console = stdout_console()
+    console.print("[bold]dry run[/]: nothing is sent")
+    if checked is not None:
+        console.print(
+            f"{action} campaign {campaign_id}: {plural(valid, 'valid number')}, "
+            f"{len(invalid):,} invalid, {plural(checked.duplicates, 'duplicate')} skipped"
+        )
+    console.print("would send:")
+    for request in requests:
+        count = request["count"]
+        times = "as needed" if count is None else plural(count, "request")
+        each = f" (at most {request['batch_size']} numbers each)" if "batch_size" in request else ""
+        line = f"  {request['method']} {request['path']}  {times}{each}: {request['why']}"
+        console.print(line, markup=False)
+    if callback:
+        body = ", ".join(f"{key}={value}" for key, value in callback.items())
+        console.print(f"  with the status callback {body}", markup=False)
+    if invalid:
+        console.print(f"invalid numbers (never sent): {len(invalid):,}")
+        for entry in invalid[:SHOWN_INVALID]:
+            console.print(f"  {entry['number']}: {entry['error']}", markup=False)
+        if len(invalid) > SHOWN_INVALID:
+            more = len(invalid) - SHOWN_INVALID
+            console.print(f"  ... and {more:,} more (--json lists them all)")
+    raise SystemExit(EXIT_NOT_OK if invalid else EXIT_OK)

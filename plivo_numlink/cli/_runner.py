@@ -1,0 +1,134 @@
+"""Running a command: library errors as one-line messages and exit codes, Ctrl-C as a clean stop.
+
+SIGINT is routed to a task cancellation, so requests in flight are abandoned cleanly and the
+HTTP session is closed; the command then still writes its report (exit 130).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import signal
+import threading
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from typing import IO, Any, TypeVar
+
+import click
+
+from .. import (
+    AuthenticationError,
+    CampaignNotFoundError,
+    ConfigurationError,
+    ForbiddenError,
+    PlivoError,
+)
+
+T = TypeVar("T")
+
+EXIT_OK = 0
+EXIT_NOT_OK = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+INTERRUPTED_REASON = "interrupted by the user (Ctrl-C)"
+CREDENTIALS_HINT = "check PLIVO_AUTH_ID and PLIVO_AUTH_TOKEN"
+CAMPAIGN_HINT = "check the campaign id"
+
+
+class CliError(click.ClickException):
+    """An error the user can fix: printed as one ``error: ...`` line, no traceback."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(message.split()))
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+class CliFailure(CliError):
+    """A request that failed for reasons other than the configuration (exit 1)."""
+
+    exit_code = EXIT_NOT_OK
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the library's configuration and API errors into one-line CLI errors."""
+    try:
+        yield
+    except (AuthenticationError, ForbiddenError) as exc:
+        raise CliError(f"{exc}; {CREDENTIALS_HINT}") from None
+    except CampaignNotFoundError as exc:
+        raise CliError(f"{exc}; {CAMPAIGN_HINT}") from None
+    except ConfigurationError as exc:
+        raise CliError(str(exc).replace("base_url", "--base-url")) from None
+    except PlivoError as exc:
+        raise CliFailure(str(exc)) from None
+    except ValueError as exc:  # a bad callback or column: found before any request
+        raise CliError(re.sub(r"^(url|method)\b", r"--callback-\1", str(exc))) from None
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run(coro)``, with the library's errors as CLI errors."""
+    with user_errors():
+        return asyncio.run(coro)
+
+
+def _install_sigint(callback: Callable[[], None]) -> Callable[[], None]:
+    """Route SIGINT to ``callback`` in the running loop; return the undo function.
+
+    Where that is not possible (not the main thread, Windows), Ctrl-C raises
+    KeyboardInterrupt as usual, and :func:`interruptible` catches it.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    loop = asyncio.get_running_loop()
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        loop.add_signal_handler(signal.SIGINT, callback)
+    except (NotImplementedError, RuntimeError, ValueError):  # pragma: no cover - Windows
+        return lambda: None
+
+    def restore() -> None:
+        loop.remove_signal_handler(signal.SIGINT)
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+    return restore
+
+
+async def _catch_interrupt(work: Awaitable[T]) -> tuple[bool, T | None]:
+    try:
+        return False, await work
+    except KeyboardInterrupt:
+        return True, None
+
+
+async def interruptible(work: Awaitable[T]) -> tuple[bool, T | None]:
+    """Await ``work``; Ctrl-C cancels it. Returns ``(interrupted, result or None)``."""
+    task = asyncio.ensure_future(_catch_interrupt(work))
+    interrupted = False
+
+    def on_sigint() -> None:
+        nonlocal interrupted
+        interrupted = True
+        task.cancel()
+
+    restore = _install_sigint(on_sigint)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if interrupted:
+            return True, None
+        current = asyncio.current_task()
+        uncancel = getattr(current, "uncancel", None)
+        cancelling = getattr(current, "cancelling", None)
+        if uncancel is not None and cancelling is not None and cancelling():
+            # Python 3.11+ without our handler: asyncio.run cancels the main task on Ctrl-C.
+            uncancel()  # pragma: no cover - only where add_signal_handler is unavailable
+            return True, None  # pragma: no cover
+        raise
+    finally:
+        restore()

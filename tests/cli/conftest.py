@@ -1,0 +1,46 @@
+"""Fixtures of the command-line tests: FakePlivos served from a background thread."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from conftest import LoopThread  # the shared fixture's type
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from cli_helpers import (
+    AUTH_ID,
+    TOKEN,
+    FakeFactory,
+)
+
+from plivo_numlink.testing import FakePlivo
+
+
+@pytest.fixture
+def start_fake(loop_thread: LoopThread) -> Iterator[FakeFactory]:
+    """Start FakePlivos (test credentials unless given) in the loop thread; stop them after."""
+    fakes: list[FakePlivo] = []
+
+    async def start(options: dict[str, Any]) -> FakePlivo:
+        fake = FakePlivo(**options)
+        return await fake.start()
+
+    def factory(**options: Any) -> FakePlivo:
+        options.setdefault("auth_id", AUTH_ID)
+        options.setdefault("auth_token", TOKEN)
+        fake = loop_thread.run(start(options))
+        fakes.append(fake)
+        return fake
+
+    yield factory
+    for fake in fakes:
+        loop_thread.run(fake.stop())
+
+
+@pytest.fixture
+def fake(start_fake: FakeFactory) -> FakePlivo:
+    return start_fake()
