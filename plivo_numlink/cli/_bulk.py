@@ -1,8 +1,8 @@
 """The commands that change a campaign or wait on it: ``link``, ``unlink``, ``sync``, ``wait``.
 
-Each is a thin layer over the library's bulk calls: the input goes to them as it is read
-(they validate and deduplicate it), and Ctrl-C stops the job with
-:meth:`~plivo_numlink.BulkRun.stop`, whose report still accounts for every input line.
+Each is a thin layer over one of the library's bulk calls, which validate and deduplicate the
+input as it is read. Ctrl-C stops a link or unlink job with :meth:`~plivo_numlink.BulkRun.stop`,
+whose report still accounts for every input line.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn
 
 import attrs
 import click
@@ -31,10 +31,8 @@ from ._options import (
     split_campaign,
     wait_timeout_option,
 )
-from ._output import CAMPAIGN_PATH, NUMBER_PATH, Feedback, finish, plural, show_plan
+from ._output import CAMPAIGN_PATH, NUMBER_PATH, Feedback, finish, plural, request, show_plan
 from ._runner import EXIT_INTERRUPTED, INTERRUPTED_REASON, interruptible, run
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 EPILOG = (
     "Numbers: as arguments, or -f FILE (one per line, or CSV: --column picks the column; a "
@@ -46,7 +44,7 @@ EPILOG = (
 
 @attrs.frozen
 class Job:
-    """What a bulk command was asked to do."""
+    """What a command was asked to do."""
 
     action: str
     campaign_id: str
@@ -56,69 +54,94 @@ class Job:
     wait_timeout: float = defaults.WAIT_TIMEOUT
     poll_interval: float = defaults.POLL_INTERVAL
     unlink_extra: bool = False
+    unlinked: bool = False
 
     @property
     def polling(self) -> str:
         return f"polling every {self.poll_interval:g} s, for up to {self.wait_timeout:g} s"
 
 
-def _bulk_command(name: str, help_text: str, *, batch: bool) -> Callable[[Any], Any]:
-    batch_size = (
-        click.option(
-            "--batch-size",
-            type=click.IntRange(min=1),
-            default=defaults.BATCH_SIZE,
-            show_default=True,
-            help="Numbers per link request.",
-        )
-        if batch
-        else no_effect(name, "one number per request", "--batch-size")
-    )
-    extra = click.option(
-        "--unlink-extra", is_flag=True, help="Also unlink the campaign's numbers not in the input."
-    )
+def _command(name: str, help_text: str, *decorators: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A command that reads numbers, with its own options between the common ones."""
+    epilog = EPILOG.split(" Ctrl-C")[0] if name == "wait" else EPILOG
     return options(
-        click.command(name, help=help_text, epilog=EPILOG),
+        click.command(name, help=help_text, epilog=epilog),
         click.argument("args", nargs=-1, metavar="[CAMPAIGN] [NUMBER]..."),
         campaign_option,
         input_options,
         connection_options,
-        batch_size,
-        *([extra] if name == "sync" else []),
-        callback_options,
-        click.option("--wait", is_flag=True, help="Then poll until Plivo has processed them."),
-        wait_timeout_option("--wait-timeout"),
-        poll_interval_option,
+        *decorators,
         dry_run_option("Check the input and show the requests"),
         output_options,
     )
 
 
-@_bulk_command(
-    "link", "Link numbers to a campaign, in batches, with retries and pacing.", batch=True
+_BATCH_SIZE = click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=defaults.BATCH_SIZE,
+    show_default=True,
+    help="Numbers per link request.",
+)
+_WAIT = options(
+    click.option("--wait", is_flag=True, help="Then poll until Plivo has processed them."),
+    wait_timeout_option("--wait-timeout"),
+    poll_interval_option,
+)
+
+
+@_command(
+    "link",
+    "Link numbers to a campaign, in batches, with retries and pacing.",
+    _BATCH_SIZE,
+    callback_options,
+    _WAIT,
 )
 def link_command(**opts: Any) -> None:
-    _run_bulk("link", opts)
+    _run("link", opts)
 
 
-@_bulk_command("unlink", "Unlink numbers from a campaign, one request each.", batch=False)
+@_command(
+    "unlink",
+    "Unlink numbers from a campaign, one request each.",
+    no_effect("unlink", "one number per request", "--batch-size"),
+    callback_options,
+    _WAIT,
+)
 def unlink_command(**opts: Any) -> None:
-    _run_bulk("unlink", opts)
+    _run("unlink", opts)
 
 
-@_bulk_command(
+@_command(
     "sync",
     "Make a campaign hold exactly the given numbers: link what is missing or FAILED (and "
     "with --unlink-extra, unlink the rest). Safe to run again.",
-    batch=True,
+    _BATCH_SIZE,
+    click.option("--unlink-extra", is_flag=True, help="Also unlink the numbers not in the input."),
+    callback_options,
+    _WAIT,
 )
 def sync_command(**opts: Any) -> None:
-    _run_bulk("sync", opts)
+    _run("sync", opts)
 
 
-def _run_bulk(action: str, opts: dict[str, Any]) -> NoReturn:
+@_command(
+    "wait",
+    "Wait until Plivo has processed the numbers (COMPLETED or FAILED).",
+    wait_timeout_option("--timeout", "--wait-timeout"),
+    poll_interval_option,
+    click.option("--unlinked", is_flag=True, help="Wait until the numbers are gone (unlink)."),
+    no_effect("wait", "it sends no link requests", "--batch-size", "--callback-url"),
+    no_effect("wait", "it sends no link requests", "--callback-method"),
+    no_effect("wait", "it always waits", "--wait"),
+)
+def wait_command(**opts: Any) -> None:
+    _run("wait", opts)
+
+
+def _run(action: str, opts: dict[str, Any]) -> NoReturn:
     campaign_id, numbers = split_campaign(opts.pop("campaign_id"), opts.pop("args"))
-    url, method = opts.pop("callback_url"), opts.pop("callback_method")
+    url, method = opts.pop("callback_url", None), opts.pop("callback_method", None)
     callback = {"url": url} if url is not None else {}
     if method:
         callback["method"] = method.upper()
@@ -127,10 +150,11 @@ def _run_bulk(action: str, opts: dict[str, Any]) -> NoReturn:
         campaign_id,
         batch_size=opts.pop("batch_size", 1),
         callback=callback,
-        wait=opts.pop("wait"),
+        wait=opts.pop("wait", True),
         wait_timeout=opts.pop("wait_timeout"),
         poll_interval=opts.pop("poll_interval"),
         unlink_extra=opts.pop("unlink_extra", False),
+        unlinked=opts.pop("unlinked", False),
     )
     feedback = Feedback(opts.pop("progress"), quiet=opts.pop("quiet"))
     as_json: bool = opts.pop("as_json")
@@ -139,24 +163,19 @@ def _run_bulk(action: str, opts: dict[str, Any]) -> NoReturn:
         with number_input(numbers, path, column) as source:
             _dry_run(job, source, as_json=as_json)
     session = connect(opts)
+    work = link_or_unlink if action in ("link", "unlink") else _one_call
     with number_input(numbers, path, column, feedback) as source:
         try:
-            work = _sync_main if action == "sync" else _bulk_main
-            report, interrupted = run(work(session, job, source, feedback, path == "-"))
+            report, interrupted = run(work(session, job, source, feedback))
         finally:
             feedback.close()
     if report is None:
-        click.echo(
-            "interrupted: sync keeps no partial results; run it again (it is safe to repeat)",
-            err=True,
-        )
+        again = ": sync keeps no partial results; run it again (it is safe to repeat)"
+        click.echo("interrupted" + (again if action == "sync" else ""), err=True)
         raise SystemExit(EXIT_INTERRUPTED)
+    report_path = opts.pop("report_path")
     finish(
-        report,
-        feedback=feedback,
-        as_json=as_json,
-        report_path=opts.pop("report_path"),
-        interrupted=interrupted,
+        report, feedback=feedback, as_json=as_json, report_path=report_path, interrupted=interrupted
     )
 
 
@@ -170,24 +189,27 @@ def _read_until(source: Iterable[str], stopped: Callable[[], bool]) -> Iterator[
             return
 
 
-async def _drain(run: BulkRun) -> None:
-    async with run:
-        async for _ in run:
+async def _drain(bulk: BulkRun) -> None:
+    async with bulk:
+        async for _ in bulk:
             pass
 
 
-async def _bulk_main(
-    session: NumLinkSession, job: Job, source: NumberInput, feedback: Feedback, stdin: bool
+async def link_or_unlink(
+    session: NumLinkSession, job: Job, source: NumberInput, feedback: Feedback
 ) -> tuple[BulkReport, bool]:
+    """link or unlink, with a progress bar; then, with --wait, the wait for the report."""
     interrupted = False
-    terminal = stdin and sys.stdin.isatty()
+    terminal = source.name == "stdin" and sys.stdin.isatty()
     entries = _read_until(source, lambda: interrupted) if terminal else source
     async with session:
-        options: dict[str, Any] = {**job.callback, "on_outcome": feedback.advance}
+        settings: dict[str, Any] = {**job.callback, "on_outcome": feedback.advance}
         if job.action == "link":
-            bulk = session.iter_link(job.campaign_id, entries, batch_size=job.batch_size, **options)
+            bulk = session.iter_link(
+                job.campaign_id, entries, batch_size=job.batch_size, **settings
+            )
         else:
-            bulk = session.iter_unlink(job.campaign_id, entries, **options)
+            bulk = session.iter_unlink(job.campaign_id, entries, **settings)
         verb = "linking" if job.action == "link" else "unlinking"
         feedback.start_job(f"{verb} ({job.campaign_id})", source.estimate_total())
         try:
@@ -203,10 +225,8 @@ async def _bulk_main(
         report = bulk.report()
         if job.wait and not interrupted and report.stopped_reason is None:
             waiting = sum(o.kind in (OutcomeKind.ACCEPTED, OutcomeKind.ALREADY) for o in report)
-            feedback.start_phase(
-                f"waiting for Plivo to finish processing {plural(waiting, 'number')} "
-                f"({job.polling})"
-            )
+            count = plural(waiting, "number")
+            feedback.start_phase(f"waiting for Plivo to finish processing {count} ({job.polling})")
             try:
                 interrupted, waited = await interruptible(
                     session.wait_for_report(
@@ -221,25 +241,38 @@ async def _bulk_main(
     return source.annotate(report), interrupted
 
 
-async def _sync_main(
-    session: NumLinkSession, job: Job, source: NumberInput, feedback: Feedback, stdin: bool
+async def _one_call(
+    session: NumLinkSession, job: Job, source: NumberInput, feedback: Feedback
 ) -> tuple[BulkReport | None, bool]:
+    """sync or wait: one library call, shown as a phase; interrupted, it has no report."""
     async with session:
-        extra = " (unlinking extra numbers)" if job.unlink_extra else ""
-        feedback.start_phase(f"syncing campaign {job.campaign_id} with {source.name}{extra}")
-        try:
-            interrupted, report = await interruptible(
-                session.sync(
-                    job.campaign_id,
-                    source,
-                    unlink_extra=job.unlink_extra,
-                    batch_size=job.batch_size,
-                    wait=job.wait,
-                    wait_timeout=job.wait_timeout,
-                    poll_interval=job.poll_interval,
-                    **job.callback,
-                )
+        if job.action == "sync":
+            extra = " (unlinking extra numbers)" if job.unlink_extra else ""
+            feedback.start_phase(f"syncing campaign {job.campaign_id} with {source.name}{extra}")
+            call = session.sync(
+                job.campaign_id,
+                source,
+                unlink_extra=job.unlink_extra,
+                batch_size=job.batch_size,
+                wait=job.wait,
+                wait_timeout=job.wait_timeout,
+                poll_interval=job.poll_interval,
+                **job.callback,
             )
+        else:
+            state = "unlinked" if job.unlinked else "processed"
+            feedback.start_phase(
+                f"waiting until the numbers from {source.name} are {state} ({job.polling})"
+            )
+            call = session.wait_for_numbers(
+                job.campaign_id,
+                source,
+                timeout=job.wait_timeout,
+                poll_interval=job.poll_interval,
+                unlinked=job.unlinked,
+            )
+        try:
+            interrupted, report = await interruptible(call)
         finally:
             feedback.finish_phase()
     return (source.annotate(report) if report is not None else None), interrupted
@@ -249,47 +282,25 @@ def _dry_run(job: Job, source: NumberInput, *, as_json: bool) -> NoReturn:
     """Read and check the input; show the requests a real run would send."""
     checked = source.check(job.action)
     valid = sum(o.kind is not OutcomeKind.INVALID for o in checked)
-    campaign_path = CAMPAIGN_PATH % job.campaign_id
-    number_path = NUMBER_PATH % job.campaign_id
-    requests: list[dict[str, Any]] = []
-    if job.action == "sync":
-        requests.append(
-            {"method": "GET", "path": campaign_path, "count": None, "why": "read the campaign"}
-        )
-    if job.action in ("link", "sync"):
-        at_most = " the numbers missing or FAILED (at most this many)"
-        requests.append(
-            {
-                "method": "POST",
-                "path": campaign_path,
-                "count": math.ceil(valid / job.batch_size),
-                "numbers": valid,
-                "batch_size": job.batch_size,
-                "why": "link" + (at_most if job.action == "sync" else ""),
-            }
-        )
-    if job.action == "unlink":
-        requests.append(
-            {
-                "method": "DELETE",
-                "path": number_path,
-                "count": valid,
-                "numbers": valid,
-                "why": "unlink",
-            }
-        )
-    if job.unlink_extra:
-        why = "unlink each linked number not in the input"
-        requests.append({"method": "DELETE", "path": number_path, "count": None, "why": why})
-    if job.wait:
-        requests.append(
-            {
-                "method": "GET",
-                "path": f"{campaign_path} or {number_path}",
-                "count": None,
-                "why": f"poll every {job.poll_interval:g} s for up to {job.wait_timeout:g} s",
-            }
-        )
+    campaign, number = CAMPAIGN_PATH % job.campaign_id, NUMBER_PATH % job.campaign_id
+    sync = job.action == "sync"
+    link_why = "link the numbers missing or FAILED (at most this many)" if sync else "link"
+    polls = f"poll every {job.poll_interval:g} s for up to {job.wait_timeout:g} s"
+    batches = math.ceil(valid / job.batch_size)
+    steps = [
+        (sync, request("GET", campaign, None, "read the campaign")),
+        (
+            job.action in ("link", "sync"),
+            request("POST", campaign, batches, link_why, numbers=valid, batch_size=job.batch_size),
+        ),
+        (job.action == "unlink", request("DELETE", number, valid, "unlink", numbers=valid)),
+        (
+            job.unlink_extra,
+            request("DELETE", number, None, "unlink each linked number not in the input"),
+        ),
+        (job.wait, request("GET", f"{campaign} or {number}", None, polls)),
+    ]
+    requests = [step for wanted, step in steps if wanted]
     show_plan(
         job.action,
         job.campaign_id,
@@ -297,73 +308,4 @@ def _dry_run(job: Job, source: NumberInput, *, as_json: bool) -> NoReturn:
         as_json=as_json,
         checked=checked,
         callback=job.callback,
-    )
-
-
-@click.command("wait", epilog=EPILOG.split(" Ctrl-C")[0])
-@click.argument("args", nargs=-1, metavar="[CAMPAIGN] [NUMBER]...")
-@campaign_option
-@input_options
-@connection_options
-@wait_timeout_option("--timeout", "--wait-timeout")
-@poll_interval_option
-@click.option("--unlinked", is_flag=True, help="Wait until the numbers are gone (after unlink).")
-@no_effect(
-    "wait", "it sends no link requests", "--batch-size", "--callback-url", "--callback-method"
-)
-@no_effect("wait", "it always waits", "--wait")
-@dry_run_option("Check the input and show the polls")
-@output_options
-def wait_command(**opts: Any) -> None:
-    """Wait until Plivo has processed the numbers (COMPLETED or FAILED)."""
-    campaign_id, numbers = split_campaign(opts.pop("campaign_id"), opts.pop("args"))
-    path, column = opts.pop("path"), opts.pop("column")
-    job = Job(
-        "wait",
-        campaign_id,
-        wait=True,
-        wait_timeout=opts.pop("wait_timeout"),
-        poll_interval=opts.pop("poll_interval"),
-    )
-    unlinked: bool = opts.pop("unlinked")
-    if opts.pop("dry_run"):
-        with number_input(numbers, path, column) as source:
-            _dry_run(job, source, as_json=opts.pop("as_json"))
-    session = connect(opts)
-    feedback = Feedback(opts.pop("progress"), quiet=opts.pop("quiet"))
-
-    async def work(source: NumberInput) -> tuple[bool, BulkReport | None]:
-        async with session:
-            state = "unlinked" if unlinked else "processed"
-            feedback.start_phase(
-                f"waiting until the numbers from {source.name} are {state} ({job.polling})"
-            )
-            try:
-                return await interruptible(
-                    session.wait_for_numbers(
-                        campaign_id,
-                        source,
-                        timeout=job.wait_timeout,
-                        poll_interval=job.poll_interval,
-                        unlinked=unlinked,
-                    )
-                )
-            finally:
-                feedback.finish_phase()
-
-    with number_input(numbers, path, column) as source:
-        try:
-            interrupted, report = run(work(source))
-        finally:
-            feedback.close()
-        if report is None:
-            click.echo("interrupted", err=True)
-            raise SystemExit(EXIT_INTERRUPTED)
-        report = source.annotate(report)
-    finish(
-        report,
-        feedback=feedback,
-        as_json=opts.pop("as_json"),
-        report_path=opts.pop("report_path"),
-        interrupted=interrupted,
     )

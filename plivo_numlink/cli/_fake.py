@@ -14,7 +14,7 @@ import click
 
 from .. import BulkReport, NumberInput, NumLinkSession, normalize_number, validate_campaign_id
 from ..testing import FakePlivo, serve
-from ._bulk import Job, _bulk_main
+from ._bulk import Job, link_or_unlink
 from ._options import ErrorRateType, LatencyType, output_options
 from ._output import Feedback, plural, render_summary, stdout_console, write_report
 from ._runner import EXIT_INTERRUPTED, EXIT_NOT_OK, EXIT_OK, CliError, run
@@ -286,7 +286,7 @@ def demo_command(
                 rate_limit=DEMO_RATE_LIMIT,
             )
             source = NumberInput(plan.entries)
-            return await _bulk_main(session, job, source, feedback, stdin=False)
+            return await link_or_unlink(session, job, source, feedback)
 
     try:
         report, interrupted = run(work())

@@ -314,6 +314,11 @@ NUMBER_PATH = CAMPAIGN_PATH + "{number}/"
 SHOWN_INVALID = 20
 
 
+def request(method: str, path: str, count: int | None, why: str, **more: int) -> dict[str, Any]:
+    """One line of a dry run's plan: ``count`` requests (None: as needed) and why."""
+    return {"method": method, "path": path, "count": count, **more, "why": why}
+
+
 def show_plan(
     action: str,
     campaign_id: str,
