@@ -1,12 +1,10 @@
-"""The commands that need no account: ``fake-server`` and ``demo`` (both on a FakePlivo)."""
+"""The commands that need no account: ``fake-server`` and ``demo``, both on a FakePlivo."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import random
 import signal
-from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -15,143 +13,91 @@ import click
 from .. import BulkReport, NumberInput, NumLinkSession, normalize_number, validate_campaign_id
 from ..testing import FakePlivo, serve
 from ._bulk import Job, link_or_unlink
-from ._options import ErrorRateType, LatencyType, output_options
+from ._options import ErrorRateType, LatencyType, options, output_options
 from ._output import Feedback, plural, render_summary, stdout_console, write_report
-from ._runner import EXIT_INTERRUPTED, EXIT_NOT_OK, EXIT_OK, CliError, run
+from ._runner import EXIT_INTERRUPTED, EXIT_NOT_OK, EXIT_OK, CliError, interruptible, run
 
-_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+def _option(*decls: str, text: str, **settings: Any) -> Callable[[Any], Any]:
+    return click.option(*decls, show_default="default" in settings, help=text, **settings)
 
 
 @click.command("fake-server")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option(
-    "--port",
-    type=click.IntRange(0, 65535),
-    default=0,
-    show_default=True,
-    help="Port to listen on; 0 picks a free one (printed).",
+@options(
+    _option("--host", default="127.0.0.1", text="Address to listen on."),
+    _option("--port", type=click.IntRange(0, 65535), default=0, text="0: a free port (printed)."),
+    _option("--seed", type=int, default=0, text="Seed of the faults."),
+    _option("--latency", type=LatencyType(), default="0", text="Seconds per request."),
+    _option(
+        "--error-rate",
+        "error_rates",
+        type=ErrorRateType(),
+        multiple=True,
+        text="STATUS=SHARE, e.g. 503=0.05 (repeatable).",
+    ),
+    _option("--drop-rate", type=click.FloatRange(0, 1), default=0.0, text="Connections dropped."),
+    _option("--rate-limit", type=click.IntRange(min=1), metavar="N", text="429 past N per s."),
+    _option(
+        "--campaign", "campaigns", multiple=True, metavar="ID", text="(repeatable; default CUOGHIN)"
+    ),
+    _option(
+        "--fail-number", "fail_numbers", multiple=True, text="Linking ends FAILED (repeatable)."
+    ),
+    _option(
+        "--complete-after", type=click.FloatRange(min=0), default=0.0, text="Seconds in PROCESSING."
+    ),
+    _option(
+        "--complete-after-polls", type=click.IntRange(min=0), default=1, text="Reads in PROCESSING."
+    ),
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the faults.")
-@click.option(
-    "--latency", type=LatencyType(), default="0", show_default=True, help="Seconds per request."
-)
-@click.option(
-    "--error-rate",
-    "error_rates",
-    type=ErrorRateType(),
-    multiple=True,
-    help="Answer this share of requests with this status, e.g. 503=0.05 (repeatable).",
-)
-@click.option(
-    "--drop-rate",
-    type=click.FloatRange(0, 1),
-    default=0.0,
-    show_default=True,
-    help="Share of connections closed with no answer.",
-)
-@click.option(
-    "--rate-limit",
-    type=click.IntRange(min=1),
-    metavar="N",
-    help="Answer 429 past N requests per second.",
-)
-@click.option(
-    "--campaign",
-    "campaigns",
-    multiple=True,
-    metavar="ID",
-    help="A campaign that exists (repeatable; default CUOGHIN).",
-)
-@click.option(
-    "--fail-number",
-    "fail_numbers",
-    multiple=True,
-    metavar="NUMBER",
-    help="A number whose linking ends FAILED (repeatable).",
-)
-@click.option(
-    "--complete-after",
-    type=click.FloatRange(min=0),
-    default=0.0,
-    show_default=True,
-    metavar="S",
-    help="Seconds a link stays PROCESSING at least.",
-)
-@click.option(
-    "--complete-after-polls",
-    type=click.IntRange(min=0),
-    default=1,
-    show_default=True,
-    metavar="N",
-    help="Reads that show a number PROCESSING before it completes.",
-)
-def fake_server_command(
-    host: str, port: int, campaigns: tuple[str, ...], error_rates: Any, **options: Any
-) -> None:
+def fake_server_command(host: str, port: int, error_rates: Any, **settings: Any) -> None:
     """Run a fake Plivo Number Linking API in the foreground until Ctrl-C.
 
     It keeps its state in memory, answers like Plivo and can misbehave on request (latency,
     5xx, dropped connections, 429). Its credentials are public test values, not secrets.
     """
     try:
-        campaigns = tuple(validate_campaign_id(campaign) for campaign in campaigns)
+        campaigns = [validate_campaign_id(campaign) for campaign in settings["campaigns"]]
     except ValueError as exc:
         raise CliError(str(exc)) from None
+    settings.update(campaigns=campaigns or ["CUOGHIN"], error_rates=dict(error_rates))
     served: list[FakePlivo] = []
 
     def ready(fake: FakePlivo) -> None:
         served.append(fake)
-        _print_banner(fake)
+        credentials = f"PLIVO_AUTH_ID={fake.auth_id} PLIVO_AUTH_TOKEN={fake.auth_token}"
+        first = campaigns[0] if campaigns else "CUOGHIN"
+        for line in (
+            f"fake Plivo Number Linking API listening on {fake.base_url}",
+            f"  auth id:    {fake.auth_id}",
+            f"  auth token: {fake.auth_token}   (the fake's public test token, not a secret)",
+            f"  campaigns:  {', '.join(fake.campaigns)}",
+            "point the CLI at it:",
+            f"  export {credentials} PLIVO_NUMLINK_BASE_URL={fake.base_url}",
+            f"  plivo-numlink link {first} 12125557777 --wait --poll-interval 0.5",
+            "or in one line:",
+            f"  {credentials} plivo-numlink link --base-url {fake.base_url} {first} 12125557777",
+            "press Ctrl-C to stop",
+        ):
+            click.echo(line)
 
     async def main() -> None:
-        options.update(campaigns=campaigns or ("CUOGHIN",), error_rates=dict(error_rates))
-        task = asyncio.ensure_future(serve(host, port, on_ready=ready, **options))
-        loop = asyncio.get_running_loop()
-        for signum in _SIGNALS:
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(signum, task.cancel)
+        signals = (signal.SIGINT, signal.SIGTERM)
         try:
-            await task
-        except asyncio.CancelledError:
-            pass
+            await interruptible(serve(host, port, on_ready=ready, **settings), signals)
         finally:
-            for signum in _SIGNALS:
-                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                    loop.remove_signal_handler(signum)
             if served:
                 await served[0].stop()
 
     try:
-        asyncio.run(main())
+        run(main())
     except OSError as exc:
         raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
     requests = sum(served[0].count_by_status.values()) if served else 0
     click.echo(f"stopped after {plural(requests, 'request')}", err=True)
 
 
-def _print_banner(fake: FakePlivo) -> None:
-    first = next(iter(fake.campaigns))
-    credentials = f"PLIVO_AUTH_ID={fake.auth_id} PLIVO_AUTH_TOKEN={fake.auth_token}"
-    lines = [
-        f"fake Plivo Number Linking API listening on {fake.base_url}",
-        f"  auth id:    {fake.auth_id}",
-        f"  auth token: {fake.auth_token}   (the fake's public test token, not a secret)",
-        f"  campaigns:  {', '.join(fake.campaigns)}",
-        "point the CLI at it:",
-        f"  export {credentials} PLIVO_NUMLINK_BASE_URL={fake.base_url}",
-        f"  plivo-numlink link {first} 12125557777 --wait --poll-interval 0.5",
-        "or in one line:",
-        f"  {credentials} plivo-numlink link --base-url {fake.base_url} {first} 12125557777",
-        "press Ctrl-C to stop",
-    ]
-    for line in lines:
-        click.echo(line)
-
-
-#: Area codes of the generated demo numbers (real NANP area codes; the demo never leaves
-#: 127.0.0.1).
+#: Area codes of the demo's numbers (real ones; the demo never leaves 127.0.0.1).
 _DEMO_AREA_CODES = (212, 312, 415, 512, 617, 646, 702, 718, 805, 917)
 #: Entries that are not valid US numbers, planted in the demo's input.
 DEMO_INVALID = ("555-0100", "+1 (123) 555-0199", "1-800-FLOWERS")
@@ -180,56 +126,38 @@ def demo_plan(count: int, seed: int) -> DemoPlan:
     seen: set[str] = set()
     while len(valid) < count - len(DEMO_INVALID):
         area = rng.choice(_DEMO_AREA_CODES)
-        exchange = rng.randrange(200, 1000)
-        line = rng.randrange(10000)
+        exchange, line = rng.randrange(200, 1000), rng.randrange(10000)
         digits = f"{area}{exchange}{line:04d}"
-        if digits in seen:
-            continue
-        seen.add(digits)
-        style = rng.randrange(3)
-        if style == 0:
-            valid.append(f"1{digits}")
-        elif style == 1:
-            valid.append(f"+1 ({area}) {exchange}-{line:04d}")
-        else:
-            valid.append(f"{area}-{exchange}-{line:04d}")
+        if digits not in seen:
+            seen.add(digits)
+            styles = (
+                f"1{digits}",
+                f"+1 ({area}) {exchange}-{line:04d}",
+                f"{area}-{exchange}-{line:04d}",
+            )
+            valid.append(styles[rng.randrange(3)])
     fail = tuple(normalize_number(n) for n in rng.sample(valid, DEMO_FAILURES))
     entries = list(valid)
     positions = sorted(rng.sample(range(len(entries)), len(DEMO_INVALID)))
     for position, bad in zip(positions, DEMO_INVALID, strict=True):
         entries.insert(position, bad)
     # The same number written another way: sent and reported once.
-    repeat = normalize_number(valid[0])
-    entries.insert(rng.randrange(1, len(entries)), f"+{repeat}")
+    entries.insert(rng.randrange(1, len(entries)), f"+{normalize_number(valid[0])}")
     return DemoPlan(tuple(entries), fail, DEMO_INVALID, 1)
 
 
 @click.command("demo")
-@click.option(
-    "--count",
-    type=click.IntRange(10, 1_000_000),
-    default=3000,
-    show_default=True,
-    help="Numbers to link.",
-)
-@click.option("--seed", type=int, default=1, show_default=True, help="Seed of numbers and faults.")
-@click.option(
+@_option("--count", type=click.IntRange(10, 1_000_000), default=3000, text="Numbers to link.")
+@_option("--seed", type=int, default=1, text="Seed of numbers and faults.")
+@_option(
     "--poll-interval",
     type=click.FloatRange(min=0, min_open=True),
     default=0.2,
-    show_default=True,
-    metavar="S",
-    help="Seconds between status polls while waiting.",
+    text="Seconds between polls.",
 )
 @output_options
 def demo_command(
-    count: int,
-    seed: int,
-    poll_interval: float,
-    report_path: str | None,
-    as_json: bool,
-    quiet: bool,
-    progress: str,
+    count: int, seed: int, poll_interval: float, report_path: str | None, as_json: bool, **out: Any
 ) -> None:
     """Link a few thousand numbers on a fake Plivo server (no credentials, no network).
 
@@ -239,7 +167,7 @@ def demo_command(
     the planted ones.
     """
     plan = demo_plan(count, seed)
-    feedback = Feedback(progress, quiet=quiet or as_json)
+    feedback = Feedback(out["progress"], quiet=out["quiet"] or as_json)
     # Processing takes half a second, so one pass over the campaign usually confirms every
     # number (paging through 3,000 numbers 20 at a time takes a few seconds).
     fake = FakePlivo(
@@ -257,26 +185,22 @@ def demo_command(
         DEMO_CAMPAIGN,
         DEMO_BATCH_SIZE,
         wait=True,
-        wait_timeout=60.0,
+        wait_timeout=60,
         poll_interval=poll_interval,
     )
 
     async def work() -> tuple[BulkReport, bool]:
         async with fake:
             feedback.note(
+                f"[bold]plivo-numlink demo[/]: a fake Plivo API runs at {fake.base_url} (in "
+                "this process, 127.0.0.1 only). It misbehaves a little: 2% of requests get "
+                "HTTP 503, 0.5% of connections drop, answers take 5-30 ms.\n"
+                f"The input: {len(plan.entries):,} entries in mixed formats, with "
+                f"{len(plan.invalid)} invalid ones and {plan.duplicates} repeat planted; the "
+                f"server will report {len(plan.fail_numbers)} numbers FAILED.\n"
+                f"Linking to campaign {DEMO_CAMPAIGN}, {DEMO_BATCH_SIZE} numbers per request, "
+                f"{DEMO_CONCURRENCY} requests at once at most, {DEMO_RATE_LIMIT:g} per second.",
                 markup=True,
-                text=f"[bold]plivo-numlink demo[/]: a fake Plivo API runs at {fake.base_url} "
-                "(in this process, 127.0.0.1 only).\n"
-                "Like a real network it misbehaves a little: 2% of requests get HTTP 503, "
-                "0.5% of connections drop, each answer takes 5-30 ms.\n"
-                f"The input: {len(plan.entries):,} entries in mixed formats (+1 (212) "
-                "555-0123, 212-555-0123, 12125550123), with "
-                f"{len(plan.invalid)} planted invalid entries and {plan.duplicates} repeat; "
-                f"the server will report {len(plan.fail_numbers)} numbers FAILED after "
-                "processing.\n"
-                f"Linking to campaign {DEMO_CAMPAIGN}: {DEMO_BATCH_SIZE} numbers per "
-                f"request, at most {DEMO_CONCURRENCY} requests at once and "
-                f"{DEMO_RATE_LIMIT:g} per second; failed requests are retried.",
             )
             session = NumLinkSession(
                 fake.auth_id,
@@ -285,8 +209,7 @@ def demo_command(
                 concurrency=DEMO_CONCURRENCY,
                 rate_limit=DEMO_RATE_LIMIT,
             )
-            source = NumberInput(plan.entries)
-            return await link_or_unlink(session, job, source, feedback)
+            return await link_or_unlink(session, job, NumberInput(plan.entries), feedback)
 
     try:
         report, interrupted = run(work())
@@ -301,22 +224,16 @@ def demo_command(
     if interrupted:
         click.echo("interrupted", err=True)
         raise SystemExit(EXIT_INTERRUPTED)
-    raise SystemExit(_explain_demo(report, plan, fake.count_by_status, feedback, report_path))
+    raise SystemExit(_explain_demo(report, plan, fake, feedback, report_path))
 
 
 def _explain_demo(
-    report: BulkReport,
-    plan: DemoPlan,
-    statuses: Counter[int | None],
-    feedback: Feedback,
-    report_path: str | None,
+    report: BulkReport, plan: DemoPlan, fake: FakePlivo, feedback: Feedback, report_path: str | None
 ) -> int:
     planted = set(plan.invalid) | set(plan.fail_numbers)
     not_ok = {outcome.number for outcome in report.failed}
-    faults = sum(
-        count for status, count in statuses.items() if status is not None and status >= 500
-    )
-    drops = statuses.get(None, 0)
+    statuses = fake.count_by_status
+    faults = sum(count for status, count in statuses.items() if status and status >= 500)
     expected = not_ok == planted and report.stopped_reason is None
     if not feedback.quiet:
         console = stdout_console()
@@ -330,7 +247,7 @@ def _explain_demo(
             )
         console.print(
             f"The server answered {plural(faults, 'request')} with a 5xx and dropped "
-            f"{plural(drops, 'connection')}; the client retried them. "
+            f"{plural(statuses.get(None, 0), 'connection')}; the client retried them. "
             f"{plural(plan.duplicates, 'repeated number')} was sent once."
         )
         if report_path is not None:
@@ -342,12 +259,11 @@ def _explain_demo(
         )
     if expected:
         return EXIT_OK
-    unexpected = sorted(not_ok - planted)
-    missing = sorted(planted - not_ok)
+    unexpected, missing = sorted(not_ok - planted), sorted(planted - not_ok)
+    stopped = f", stopped: {report.stopped_reason}" if report.stopped_reason else ""
     click.echo(
-        "error: the demo did not end as planned: "
-        f"unexpected failures {unexpected[:5]}, planted failures not seen {missing[:5]}"
-        + (f", stopped: {report.stopped_reason}" if report.stopped_reason else ""),
+        f"error: the demo did not end as planned: unexpected failures {unexpected[:5]}, "
+        f"planted failures not seen {missing[:5]}{stopped}",
         err=True,
     )
     return EXIT_NOT_OK

@@ -11,7 +11,7 @@ import contextlib
 import re
 import signal
 import threading
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from typing import IO, Any, TypeVar
 
 import click
@@ -76,8 +76,8 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(coro)
 
 
-def _install_sigint(callback: Callable[[], None]) -> Callable[[], None]:
-    """Route SIGINT to ``callback`` in the running loop; return the undo function.
+def _route_signals(signals: Sequence[int], callback: Callable[[], None]) -> Callable[[], None]:
+    """Route ``signals`` to ``callback`` in the running loop; return the undo function.
 
     Where that is not possible (not the main thread, Windows), Ctrl-C raises
     KeyboardInterrupt as usual, and :func:`interruptible` catches it.
@@ -85,16 +85,18 @@ def _install_sigint(callback: Callable[[], None]) -> Callable[[], None]:
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
     loop = asyncio.get_running_loop()
-    previous = signal.getsignal(signal.SIGINT)
+    previous = {signum: signal.getsignal(signum) for signum in signals}
     try:
-        loop.add_signal_handler(signal.SIGINT, callback)
+        for signum in signals:
+            loop.add_signal_handler(signum, callback)
     except (NotImplementedError, RuntimeError, ValueError):  # pragma: no cover - Windows
         return lambda: None
 
     def restore() -> None:
-        loop.remove_signal_handler(signal.SIGINT)
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            loop.remove_signal_handler(signum)
+            if handler is not None:
+                signal.signal(signum, handler)
 
     return restore
 
@@ -106,7 +108,9 @@ async def _catch_interrupt(work: Awaitable[T]) -> tuple[bool, T | None]:
         return True, None
 
 
-async def interruptible(work: Awaitable[T]) -> tuple[bool, T | None]:
+async def interruptible(
+    work: Awaitable[T], signals: Sequence[int] = (signal.SIGINT,)
+) -> tuple[bool, T | None]:
     """Await ``work``; Ctrl-C cancels it. Returns ``(interrupted, result or None)``."""
     task = asyncio.ensure_future(_catch_interrupt(work))
     interrupted = False
@@ -116,7 +120,7 @@ async def interruptible(work: Awaitable[T]) -> tuple[bool, T | None]:
         interrupted = True
         task.cancel()
 
-    restore = _install_sigint(on_sigint)
+    restore = _route_signals(signals, on_sigint)
     try:
         return await task
     except asyncio.CancelledError:
