@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import random
 import signal
-from collections.abc import Callable
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -13,42 +14,54 @@ import click
 from .. import BulkReport, NumberInput, NumLinkSession, normalize_number, validate_campaign_id
 from ..testing import FakePlivo, serve
 from ._bulk import Job, link_or_unlink
-from ._options import ErrorRateType, LatencyType, options, output_options
+from ._options import opt, options, output_options
 from ._output import Feedback, plural, render_summary, stdout_console, write_report
 from ._runner import EXIT_INTERRUPTED, EXIT_NOT_OK, EXIT_OK, CliError, interruptible, run
 
 
-def _option(*decls: str, text: str, **settings: Any) -> Callable[[Any], Any]:
-    return click.option(*decls, show_default="default" in settings, help=text, **settings)
+def _latency(ctx: click.Context, param: click.Parameter, value: str) -> Any:
+    try:
+        seconds = [float(part) for part in value.split(",")]
+    except ValueError:
+        seconds = [-1.0]
+    if len(seconds) > 2 or not all(0 <= s < math.inf for s in seconds) or seconds[0] > seconds[-1]:
+        raise click.BadParameter(f"{value!r} is not seconds >= 0, or LOW,HIGH")
+    return seconds[0] if len(seconds) == 1 else tuple(seconds)
+
+
+def _error_rates(ctx: click.Context, param: click.Parameter, values: Sequence[str]) -> Any:
+    rates: dict[int, float] = {}
+    for value in values:
+        status, _, share = value.partition("=")
+        try:
+            rates[int(status)] = float(share)
+        except ValueError:
+            rates[0] = 0.0
+        if not all(400 <= key <= 599 and 0 <= rate <= 1 for key, rate in rates.items()):
+            raise click.BadParameter(f"{value!r} is not STATUS=P (status 400-599, share 0-1)")
+    return rates
 
 
 @click.command("fake-server")
 @options(
-    _option("--host", default="127.0.0.1", text="Address to listen on."),
-    _option("--port", type=click.IntRange(0, 65535), default=0, text="0: a free port (printed)."),
-    _option("--seed", type=int, default=0, text="Seed of the faults."),
-    _option("--latency", type=LatencyType(), default="0", text="Seconds per request."),
-    _option(
+    opt("--host", default="127.0.0.1", text="Address to listen on."),
+    opt("--port", type=click.IntRange(0, 65535), default=0, text="0: a free port (printed)."),
+    opt("--seed", type=int, default=0, text="Seed of the faults."),
+    opt("--latency", default="0", metavar="S|LOW,HIGH", callback=_latency, text="Per request."),
+    opt(
         "--error-rate",
         "error_rates",
-        type=ErrorRateType(),
         multiple=True,
-        text="STATUS=SHARE, e.g. 503=0.05 (repeatable).",
+        metavar="STATUS=P",
+        callback=_error_rates,
+        text="Answer a share P of requests with STATUS, e.g. 503=0.05 (repeatable).",
     ),
-    _option("--drop-rate", type=click.FloatRange(0, 1), default=0.0, text="Connections dropped."),
-    _option("--rate-limit", type=click.IntRange(min=1), metavar="N", text="429 past N per s."),
-    _option(
-        "--campaign", "campaigns", multiple=True, metavar="ID", text="(repeatable; default CUOGHIN)"
-    ),
-    _option(
-        "--fail-number", "fail_numbers", multiple=True, text="Linking ends FAILED (repeatable)."
-    ),
-    _option(
-        "--complete-after", type=click.FloatRange(min=0), default=0.0, text="Seconds in PROCESSING."
-    ),
-    _option(
-        "--complete-after-polls", type=click.IntRange(min=0), default=1, text="Reads in PROCESSING."
-    ),
+    opt("--drop-rate", type=click.FloatRange(0, 1), default=0.0, text="Connections dropped."),
+    opt("--rate-limit", type=click.IntRange(min=1), metavar="N", text="429 past N per s."),
+    opt("--campaign", "campaigns", multiple=True, metavar="ID", text="(repeatable; CUOGHIN)"),
+    opt("--fail-number", "fail_numbers", multiple=True, text="Linking ends FAILED (repeatable)."),
+    opt("--complete-after", type=click.FloatRange(min=0), default=0.0, text="PROCESSING for S s."),
+    opt("--complete-after-polls", type=click.IntRange(min=0), default=1, text="... for N reads."),
 )
 def fake_server_command(host: str, port: int, error_rates: Any, **settings: Any) -> None:
     """Run a fake Plivo Number Linking API in the foreground until Ctrl-C.
@@ -60,7 +73,7 @@ def fake_server_command(host: str, port: int, error_rates: Any, **settings: Any)
         campaigns = [validate_campaign_id(campaign) for campaign in settings["campaigns"]]
     except ValueError as exc:
         raise CliError(str(exc)) from None
-    settings.update(campaigns=campaigns or ["CUOGHIN"], error_rates=dict(error_rates))
+    settings.update(campaigns=campaigns or ["CUOGHIN"], error_rates=error_rates)
     served: list[FakePlivo] = []
 
     def ready(fake: FakePlivo) -> None:
@@ -147,9 +160,9 @@ def demo_plan(count: int, seed: int) -> DemoPlan:
 
 
 @click.command("demo")
-@_option("--count", type=click.IntRange(10, 1_000_000), default=3000, text="Numbers to link.")
-@_option("--seed", type=int, default=1, text="Seed of numbers and faults.")
-@_option(
+@opt("--count", type=click.IntRange(10, 1_000_000), default=3000, text="Numbers to link.")
+@opt("--seed", type=int, default=1, text="Seed of numbers and faults.")
+@opt(
     "--poll-interval",
     type=click.FloatRange(min=0, min_open=True),
     default=0.2,

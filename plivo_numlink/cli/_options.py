@@ -1,7 +1,7 @@
-"""Options shared by the subcommands, their value types, and what they turn into.
+"""Options shared by the subcommands, and what they turn into.
 
 The connection options become a :class:`~plivo_numlink.NumLinkSession` (which validates
-them), the campaign and number arguments a campaign id and a
+them), the campaign and number arguments a campaign id and an opened
 :class:`~plivo_numlink.NumberInput`.
 """
 
@@ -13,7 +13,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -23,93 +23,15 @@ from ._runner import CliError, user_errors
 if TYPE_CHECKING:
     from ._output import Feedback
 
-    _ParamType = click.ParamType[Any]
-else:  # click < 8.2 has no type parameter
-    _ParamType = click.ParamType
-
-F = TypeVar("F", bound=Callable[..., Any])
-PROGRESS_MODES = ("auto", "bar", "lines", "none")
+Decorator = Callable[[Any], Any]
 
 
-class RateLimitType(_ParamType):
-    """Requests per second; ``0`` or ``none`` turns pacing off."""
-
-    name = "N"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if value is None or isinstance(value, float):
-            return value
-        text = str(value).strip().lower()
-        if text in ("none", "off", "no"):
-            return None
-        try:
-            rate = float(text)
-        except ValueError:
-            self.fail(f"{value!r} is not a number of requests per second (or 'none')", param, ctx)
-        if not math.isfinite(rate) or rate < 0:
-            self.fail(f"{value!r} must be >= 0 (0 or 'none' turns pacing off)", param, ctx)
-        return rate or None
+def opt(*decls: str, text: str | None = None, **settings: Any) -> Decorator:
+    """``click.option``, showing the default where there is one."""
+    return click.option(*decls, show_default="default" in settings, help=text, **settings)
 
 
-class LatencyType(_ParamType):
-    """Seconds, or ``LOW,HIGH`` for a uniform range."""
-
-    name = "S|LOW,HIGH"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if isinstance(value, float | tuple):
-            return value
-        try:
-            numbers = [float(part) for part in str(value).split(",")]
-        except ValueError:
-            self.fail(f"{value!r} is not seconds or LOW,HIGH", param, ctx)
-        if len(numbers) > 2 or any(not math.isfinite(n) or n < 0 for n in numbers):
-            self.fail(f"{value!r} is not seconds >= 0 or LOW,HIGH", param, ctx)
-        if len(numbers) == 1:
-            return numbers[0]
-        if numbers[0] > numbers[1]:
-            self.fail(f"{value!r}: LOW must not be above HIGH", param, ctx)
-        return (numbers[0], numbers[1])
-
-
-class ErrorRateType(_ParamType):
-    """``STATUS=PROBABILITY``, e.g. ``503=0.05``."""
-
-    name = "STATUS=P"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if isinstance(value, tuple):
-            return value
-        status_text, sep, rate_text = str(value).partition("=")
-        try:
-            status, rate = int(status_text), float(rate_text)
-        except ValueError:
-            status, rate = 0, -1.0
-        if not sep or not 400 <= status <= 599 or not 0 <= rate <= 1:
-            self.fail(
-                f"{value!r} is not STATUS=P (HTTP status 400-599, probability 0-1)", param, ctx
-            )
-        return (status, rate)
-
-
-def _check_report_path(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
-    if value is None:
-        return None
-    if os.path.splitext(value)[1].lower() not in (".json", ".csv"):
-        raise click.BadParameter(f"{value!r} must end in .json or .csv (the format follows it)")
-    directory = os.path.dirname(os.path.abspath(value))
-    if not os.path.isdir(directory):
-        raise click.BadParameter(f"the directory {directory!r} does not exist")
-    return value
-
-
-def _read_token(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
-    if value == "-":
-        return click.prompt("Plivo auth token", hide_input=True, err=True)
-    return value
-
-
-def options(*decorators: Callable[[Any], Any]) -> Callable[[Any], Any]:
+def options(*decorators: Decorator) -> Decorator:
     """Several decorators as one, applied in the order given (as if stacked)."""
 
     def apply(func: Any) -> Any:
@@ -120,93 +42,101 @@ def options(*decorators: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return apply
 
 
-_CALLBACK_METHOD = click.Choice(["GET", "POST"], case_sensitive=False)
-_SECONDS = click.FloatRange(min=0, min_open=True)
+def _rate_limit(ctx: click.Context, param: click.Parameter, value: str) -> float | None:
+    text = value.strip().lower()
+    if text in ("none", "off", "no"):
+        return None
+    try:
+        rate = float(text)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not requests per second (or 'none')") from None
+    if not math.isfinite(rate) or rate < 0:
+        raise click.BadParameter(f"{value!r} must be >= 0 (0 or 'none' turns pacing off)")
+    return rate or None
+
+
+def _report_path(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None:
+        if os.path.splitext(value)[1].lower() not in (".json", ".csv"):
+            raise click.BadParameter(f"{value!r} must end in .json or .csv (the format follows)")
+        directory = os.path.dirname(os.path.abspath(value))
+        if not os.path.isdir(directory):
+            raise click.BadParameter(f"the directory {directory!r} does not exist")
+    return value
+
+
+def _read_token(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value == "-":
+        return str(click.prompt("Plivo auth token", hide_input=True, err=True))
+    return value
+
+
+_METHOD = click.Choice(["GET", "POST"], case_sensitive=False)
 
 connection_options = options(
-    click.option("--auth-id", envvar="PLIVO_AUTH_ID", show_envvar=True, metavar="ID"),
-    click.option(
+    opt("--auth-id", envvar="PLIVO_AUTH_ID", show_envvar=True, metavar="ID"),
+    opt(
         "--auth-token",
         envvar="PLIVO_AUTH_TOKEN",
         show_envvar=True,
         metavar="TOKEN",
         callback=_read_token,
-        help="Prefer the environment variable; '-' prompts for it. Never printed.",
+        text="Prefer the environment variable; '-' prompts for it. Never printed.",
     ),
-    click.option(
+    opt(
         "--base-url",
         envvar="PLIVO_NUMLINK_BASE_URL",
         show_envvar=True,
         default=defaults.BASE_URL,
-        show_default=True,
         metavar="URL",
-        help="API origin (e.g. a fake-server's URL).",
+        text="API origin (e.g. a fake-server's URL).",
     ),
-    click.option(
-        "--concurrency",
-        type=click.IntRange(min=1),
-        default=defaults.CONCURRENCY,
-        show_default=True,
-        help="Most requests in flight at once.",
-    ),
-    click.option(
+    opt("--concurrency", type=click.IntRange(min=1), default=defaults.CONCURRENCY, text="At most."),
+    opt(
         "--rate-limit",
-        type=RateLimitType(),
         default=str(defaults.RATE_LIMIT),
-        show_default=True,
-        help="Most requests started per second; 0 or 'none': no pacing.",
+        metavar="N",
+        callback=_rate_limit,
+        text="Requests started per second at most; 0 or 'none': no pacing.",
     ),
 )
-campaign_option = click.option(
-    "--campaign", "campaign_id", metavar="ID", help="Without it, CAMPAIGN is the first argument."
-)
+campaign_option = opt("--campaign", "campaign_id", metavar="ID", text="Else the first argument.")
 input_options = options(
-    click.option("-f", "--file", "path", metavar="PATH", help="Numbers file ('-': stdin)."),
-    click.option("--column", metavar="NAME", help="CSV column of the numbers (name or 1-based)."),
+    opt("-f", "--file", "path", metavar="PATH", text="Numbers file ('-': stdin)."),
+    opt("--column", metavar="NAME", text="CSV column of the numbers (name or 1-based)."),
 )
 output_options = options(
-    click.option(
-        "--report",
-        "report_path",
-        metavar="PATH",
-        callback=_check_report_path,
-        help="Write every number's outcome to PATH (.json or .csv).",
-    ),
-    click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout."),
-    click.option("-q", "--quiet", is_flag=True, help="No progress or notes on stderr."),
-    click.option(
+    opt("--report", "report_path", metavar="PATH", callback=_report_path, text="A .json or .csv."),
+    opt("--json", "as_json", is_flag=True, text="Print the report as JSON on stdout."),
+    opt("-q", "--quiet", is_flag=True, text="No progress or notes on stderr."),
+    opt(
         "--progress",
-        type=click.Choice(PROGRESS_MODES),
+        type=click.Choice(("auto", "bar", "lines", "none")),
         default="auto",
-        show_default=True,
-        help="On stderr: a bar, plain lines (for logs) or none; auto: bar on a terminal.",
+        text="On stderr: a bar, plain lines (for logs) or none; auto: bar on a terminal.",
     ),
 )
 callback_options = options(
-    click.option("--callback-url", metavar="URL", help="Status callback URL sent with requests."),
-    click.option(
-        "--callback-method", type=_CALLBACK_METHOD, metavar="GET|POST", help="Its HTTP method."
-    ),
+    opt("--callback-url", metavar="URL", text="Status callback URL sent with requests."),
+    opt("--callback-method", type=_METHOD, metavar="GET|POST", text="Its HTTP method."),
 )
-poll_interval_option = click.option(
+poll_interval_option = opt(
     "--poll-interval",
-    type=_SECONDS,
+    type=click.FloatRange(min=0, min_open=True),
     default=defaults.POLL_INTERVAL,
-    show_default=True,
     metavar="S",
-    help="Seconds between polls while waiting.",
+    text="Seconds between polls while waiting.",
 )
 
 
-def wait_timeout_option(*names: str) -> Callable[[F], F]:
-    return click.option(
+def wait_timeout_option(*names: str) -> Decorator:
+    return opt(
         *names,
         "wait_timeout",
         type=click.FloatRange(min=0),
         default=defaults.WAIT_TIMEOUT,
-        show_default=True,
         metavar="S",
-        help="Stop waiting after S seconds (numbers still processing: pending).",
+        text="Stop waiting after S seconds (numbers still processing: pending).",
     )
 
 
@@ -215,30 +145,21 @@ def wait_timeout_option(*names: str) -> Callable[[F], F]:
 _NO_EFFECT_SETTINGS: dict[str, dict[str, Any]] = {
     "--batch-size": {"type": click.IntRange(min=1), "metavar": "INTEGER"},
     "--callback-url": {"metavar": "URL"},
-    "--callback-method": {"type": _CALLBACK_METHOD, "metavar": "GET|POST"},
+    "--callback-method": {"type": _METHOD, "metavar": "GET|POST"},
     "--wait": {"is_flag": True},
 }
 
 
-def no_effect(command: str, why: str, *flags: str) -> Callable[[F], F]:
+def no_effect(command: str, why: str, *flags: str) -> Decorator:
     """Common options that ``command`` accepts (and checks) but does not use."""
+    text = f"(no effect for {command}: {why})"
     return options(
-        *(
-            click.option(
-                flag,
-                expose_value=False,
-                help=f"(no effect for {command}: {why})",
-                **_NO_EFFECT_SETTINGS[flag],
-            )
-            for flag in flags
-        )
+        *(opt(flag, expose_value=False, text=text, **_NO_EFFECT_SETTINGS[flag]) for flag in flags)
     )
 
 
-def dry_run_option(what: str) -> Callable[[F], F]:
-    return click.option(
-        "--dry-run", is_flag=True, help=f"{what}; send nothing (no credentials needed)."
-    )
+def dry_run_option(what: str) -> Decorator:
+    return opt("--dry-run", is_flag=True, text=f"{what}; send nothing (no credentials needed).")
 
 
 def split_campaign(campaign_id: str | None, args: Sequence[str]) -> tuple[str, list[str]]:
@@ -260,9 +181,7 @@ def connect(opts: dict[str, Any]) -> NumLinkSession:
     if not auth_id:
         raise CliError("no auth id: pass --auth-id or set PLIVO_AUTH_ID")
     if not auth_token:
-        raise CliError(
-            "no auth token: set PLIVO_AUTH_TOKEN (or pass --auth-token -, which prompts)"
-        )
+        raise CliError("no auth token: set PLIVO_AUTH_TOKEN (or pass --auth-token -, to type it)")
     with user_errors():
         return NumLinkSession(
             auth_id,
@@ -281,29 +200,24 @@ def number_input(
     if numbers and path is not None:
         raise click.UsageError("give numbers as arguments or with -f, not both")
     if not numbers and path is None:
-        raise click.UsageError(
-            "no numbers: give them as arguments, or with -f FILE (-f - reads stdin)"
-        )
+        raise click.UsageError("no numbers: give them as arguments, or -f FILE (-f - is stdin)")
     if path is None and column is not None:
         raise CliError("--column applies to numbers read with -f only")
-    if path == "-":
-        source = NumberInput(file=sys.stdin.buffer, column=column, name="stdin")
-    else:
-        source = NumberInput(numbers, file=path, column=column, name=path or "the arguments")
+    stream = sys.stdin.buffer if path == "-" else path
+    name = "stdin" if path == "-" else path or "the arguments"
+    source = NumberInput(numbers, file=stream, column=column, name=name)
     try:
         source.open()
     except OSError as exc:
         raise CliError(f"cannot read {source.name}: {exc.strerror or exc}") from None
     except ValueError as exc:
         raise CliError(re.sub(r"^column\b", "--column", str(exc))) from None
-    try:
+    with contextlib.closing(source):
         if feedback is not None and source.header is not None:
+            column = source.column_label
             feedback.note(
-                f"{source.name}: first row taken as a header; numbers from column "
-                f"{source.column_label}"
+                f"{source.name}: first row taken as a header; numbers from column {column}"
             )
         if feedback is not None and path == "-" and sys.stdin.isatty():
             feedback.note("reading numbers from the terminal; end with Ctrl-D")
         yield source
-    finally:
-        source.close()

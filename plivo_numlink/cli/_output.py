@@ -78,142 +78,118 @@ class Feedback:
     """
 
     def __init__(self, mode: str = "auto", *, quiet: bool = False) -> None:
-        if quiet:
-            mode = "none"
-        self.console = Console(
-            stderr=True,
-            highlight=False,
-            soft_wrap=True,
-            force_terminal=True if mode == "bar" else None,
-        )
+        mode = "none" if quiet else mode
+        force = True if mode == "bar" else None
+        self.console = Console(stderr=True, highlight=False, soft_wrap=True, force_terminal=force)
         if mode == "auto":
             mode = "bar" if self.console.is_terminal else "lines"
         self.mode = mode
-        self.done = self.ok = 0
+        self.quiet = mode == "none"
+        self.done = self.ok = self._next_step = 0
         self._label = ""
         self._total: int | None = None
-        self._started = self._last_push = self._last_line = 0.0
-        self._next_step = 1
-        self._progress: Progress | None = None
+        self._started = self._last = 0.0
+        #: The live display (a job's bar or a phase's spinner) and the bar's task.
+        self._live: Progress | None = None
         self._task: TaskID | None = None
-        self._phase: Progress | None = None
-
-    @property
-    def quiet(self) -> bool:
-        return self.mode == "none"
 
     def note(self, text: str, *, markup: bool = False) -> None:
         """A line of information on stderr, unless quiet."""
-        if self.quiet:
-            return
-        console = self._progress.console if self._progress is not None else self.console
-        console.print(text, markup=markup, emoji=False)
-
-    # -- a bulk job with per-number outcomes --------------------------------------------------
+        if not self.quiet:
+            console = self._live.console if self._live is not None else self.console
+            console.print(text, markup=markup, emoji=False)
 
     def start_job(self, label: str, total: int | None) -> None:
-        self._label = label
-        self._total = total
+        """A job with per-number outcomes (counted by :meth:`advance`) begins."""
+        self._label, self._total = label, total
         self.done = self.ok = 0
-        self._started = self._last_line = time.monotonic()
         self._next_step = 1
-        if self.mode != "bar":
-            return
-        self._progress = Progress(
-            SpinnerColumn(),
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("[green]{task.fields[ok]:,} ok[/] [red]{task.fields[bad]:,} not ok[/]"),
-            TextColumn("{task.fields[rate]}"),
-            TimeElapsedColumn(),
-            console=self.console,
-        )
-        self._task = self._progress.add_task(label, total=total, ok=0, bad=0, rate="")
-        self._progress.start()
+        self._started = self._last = time.monotonic()
+        if self.mode == "bar":
+            self._live = Progress(
+                SpinnerColumn(),
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("[green]{task.fields[ok]:,} ok[/] [red]{task.fields[bad]:,} not ok[/]"),
+                TextColumn("{task.fields[rate]}"),
+                TimeElapsedColumn(),
+                console=self.console,
+            )
+            self._task = self._live.add_task(label, total=total, ok=0, bad=0, rate="")
+            self._live.start()
 
     def advance(self, outcome: NumberOutcome) -> None:
         """Count one outcome (the bulk job's ``on_outcome`` hook)."""
         self.done += 1
-        if outcome.ok:
-            self.ok += 1
-        if self.mode == "none":
-            return
+        self.ok += outcome.ok
         now = time.monotonic()
-        if self.mode == "bar":
-            if now - self._last_push >= 0.1:
-                self._push(now)
-            return
-        total = self._total
-        # Steps only once the job has run a while: a quick job needs no progress lines.
-        step_due = (
-            bool(total)
-            and now - self._started >= 1.0
-            and self.done * PROGRESS_LINE_STEPS >= self._next_step * (total or 1)
-        )
-        if step_due or now - self._last_line >= PROGRESS_LINE_SECONDS:
-            self._line(now)
-            if total:
-                self._next_step = self.done * PROGRESS_LINE_STEPS // total + 1
+        if self.mode == "bar" and now - self._last >= 0.1:
+            self._push(now, self._total)
+        elif self.mode == "lines":
+            # Steps only once the job has run a while: a quick job needs no progress lines.
+            total = self._total
+            step_due = (
+                bool(total)
+                and now - self._started >= 1.0
+                and self.done * PROGRESS_LINE_STEPS >= self._next_step * (total or 1)
+            )
+            if step_due or now - self._last >= PROGRESS_LINE_SECONDS:
+                self._line(now)
 
     def finish_job(self) -> None:
-        if self._progress is not None and self._task is not None:
-            self._push(time.monotonic(), final=True)
-            self._progress.stop()
-            self._progress = self._task = None
+        if self._task is not None:
+            self._push(time.monotonic(), self.done)
+            self._task = None
+        self.finish_phase()
 
     def _rate(self, now: float) -> str:
         elapsed = now - self._started
         return f"{self.done / elapsed:,.0f}/s" if elapsed > 0.05 else ""
 
-    def _push(self, now: float, *, final: bool = False) -> None:
-        self._last_push = now
-        assert self._progress is not None
-        assert self._task is not None
-        total = self.done if final else self._total
-        if total is not None and total < self.done:
-            total = self.done
-        bad = self.done - self.ok
-        rate = self._rate(now)
-        self._progress.update(
-            self._task, completed=self.done, total=total, ok=self.ok, bad=bad, rate=rate
-        )
+    def _push(self, now: float, total: int | None) -> None:
+        self._last = now
+        if self._live is not None and self._task is not None:
+            total = None if total is None else max(total, self.done)
+            fields: dict[str, Any] = {
+                "ok": self.ok,
+                "bad": self.done - self.ok,
+                "rate": self._rate(now),
+            }
+            self._live.update(self._task, completed=self.done, total=total, **fields)
 
     def _line(self, now: float) -> None:
-        self._last_line = now
+        self._last = now
+        where = f"{self.done:,} numbers"
         if self._total:
             share = min(100, self.done * 100 // self._total)
             where = f"{self.done:,} of ~{self._total:,} numbers ({share}%)"
-        else:
-            where = f"{self.done:,} numbers"
+            self._next_step = self.done * PROGRESS_LINE_STEPS // self._total + 1
         self.console.print(
             f"{self._label}: {where}, {self.ok:,} ok, {self.done - self.ok:,} not ok, "
             f"{self._rate(now) or '-'}"
         )
 
-    # -- a phase without per-number progress (waiting, sync) ----------------------------------
-
     def start_phase(self, text: str) -> None:
+        """A phase without per-number progress (waiting, sync) begins."""
         if self.mode == "bar":
-            self._phase = Progress(
+            self._live = Progress(
                 SpinnerColumn(),
                 TextColumn("{task.description}"),
                 TimeElapsedColumn(),
                 console=self.console,
             )
-            self._phase.add_task(text, total=None)
-            self._phase.start()
+            self._live.add_task(text, total=None)
+            self._live.start()
         elif self.mode == "lines":
             self.console.print(f"{text}...", markup=False)
 
     def finish_phase(self) -> None:
-        if self._phase is not None:
-            self._phase.stop()
-            self._phase = None
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
 
-    def close(self) -> None:
-        self.finish_job()
-        self.finish_phase()
+    close = finish_job
 
 
 def render_summary(report: BulkReport, console: Console, *, title: str | None = None) -> None:
