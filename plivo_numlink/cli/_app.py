@@ -6,7 +6,8 @@ from typing import Any
 
 import click
 
-from .. import __version__
+import plivo_numlink as pn
+
 from ._bulk import link_command, sync_command, unlink_command, wait_command
 from ._fake import demo_command, fake_server_command
 from ._read import list_command, status_command
@@ -26,7 +27,7 @@ class _Group(click.Group):
     cls=_Group,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
-@click.version_option(__version__, prog_name="plivo-numlink")
+@click.version_option(pn.__version__, prog_name="plivo-numlink")
 def cli() -> None:
     """Link phone numbers to Plivo 10DLC campaigns in bulk, and check on them.
 

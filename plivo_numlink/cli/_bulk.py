@@ -9,30 +9,28 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any, NoReturn
 
 import attrs
 import click
 
-from .. import BulkReport, BulkRun, NumberInput, NumLinkSession, OutcomeKind, defaults
+import plivo_numlink as pn
+
 from ._options import (
     callback_options,
-    campaign_option,
     connect,
-    connection_options,
-    dry_run_option,
-    input_options,
     no_effect,
     number_input,
+    numbers_command,
+    opt,
     options,
-    output_options,
     poll_interval_option,
     split_campaign,
     wait_timeout_option,
 )
 from ._output import CAMPAIGN_PATH, NUMBER_PATH, Feedback, finish, plural, request, show_plan
-from ._runner import EXIT_INTERRUPTED, INTERRUPTED_REASON, interruptible, run
+from ._runner import INTERRUPTED_REASON, interruptible, run, run_to_end
 
 EPILOG = (
     "Numbers: as arguments, or -f FILE (one per line, or CSV: --column picks the column; a "
@@ -51,8 +49,8 @@ class Job:
     batch_size: int = 1
     callback: dict[str, str] = attrs.Factory(dict)
     wait: bool = False
-    wait_timeout: float = defaults.WAIT_TIMEOUT
-    poll_interval: float = defaults.POLL_INTERVAL
+    wait_timeout: float = pn.defaults.WAIT_TIMEOUT
+    poll_interval: float = pn.defaults.POLL_INTERVAL
     unlink_extra: bool = False
     unlinked: bool = False
 
@@ -61,81 +59,63 @@ class Job:
         return f"polling every {self.poll_interval:g} s, for up to {self.wait_timeout:g} s"
 
 
-def _command(name: str, help_text: str, *decorators: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """A command that reads numbers, with its own options between the common ones."""
-    epilog = EPILOG.split(" Ctrl-C")[0] if name == "wait" else EPILOG
-    return options(
-        click.command(name, help=help_text, epilog=epilog),
-        click.argument("args", nargs=-1, metavar="[CAMPAIGN] [NUMBER]..."),
-        campaign_option,
-        input_options,
-        connection_options,
-        *decorators,
-        dry_run_option("Check the input and show the requests"),
-        output_options,
-    )
-
-
-_BATCH_SIZE = click.option(
+_BATCH_SIZE = opt(
     "--batch-size",
     type=click.IntRange(min=1),
-    default=defaults.BATCH_SIZE,
-    show_default=True,
-    help="Numbers per link request.",
+    default=pn.defaults.BATCH_SIZE,
+    text="Numbers per link request.",
 )
 _WAIT = options(
-    click.option("--wait", is_flag=True, help="Then poll until Plivo has processed them."),
+    opt("--wait", is_flag=True, text="Then poll until Plivo has processed them."),
     wait_timeout_option("--wait-timeout"),
     poll_interval_option,
 )
 
 
-@_command(
-    "link",
-    "Link numbers to a campaign, in batches, with retries and pacing.",
-    _BATCH_SIZE,
-    callback_options,
-    _WAIT,
-)
+@numbers_command("link", EPILOG, _BATCH_SIZE, callback_options, _WAIT)
 def link_command(**opts: Any) -> None:
+    """Link numbers to a campaign, in batches, with retries and pacing."""
     _run("link", opts)
 
 
-@_command(
+@numbers_command(
     "unlink",
-    "Unlink numbers from a campaign, one request each.",
-    no_effect("unlink", "one number per request", "--batch-size"),
+    EPILOG,
+    no_effect("unlink", "one per request", "--batch-size"),
     callback_options,
     _WAIT,
 )
 def unlink_command(**opts: Any) -> None:
+    """Unlink numbers from a campaign, one request each."""
     _run("unlink", opts)
 
 
-@_command(
+@numbers_command(
     "sync",
-    "Make a campaign hold exactly the given numbers: link what is missing or FAILED (and "
-    "with --unlink-extra, unlink the rest). Safe to run again.",
+    EPILOG,
     _BATCH_SIZE,
-    click.option("--unlink-extra", is_flag=True, help="Also unlink the numbers not in the input."),
+    opt("--unlink-extra", is_flag=True, text="Also unlink the numbers not in the input."),
     callback_options,
     _WAIT,
 )
 def sync_command(**opts: Any) -> None:
+    """Make a campaign hold exactly the given numbers: link what is missing or FAILED (and
+    with --unlink-extra, unlink the rest). Safe to run again."""
     _run("sync", opts)
 
 
-@_command(
+@numbers_command(
     "wait",
-    "Wait until Plivo has processed the numbers (COMPLETED or FAILED).",
+    EPILOG.split(" Ctrl-C")[0],
     wait_timeout_option("--timeout", "--wait-timeout"),
     poll_interval_option,
-    click.option("--unlinked", is_flag=True, help="Wait until the numbers are gone (unlink)."),
+    opt("--unlinked", is_flag=True, text="Wait until the numbers are gone (after unlink)."),
     no_effect("wait", "it sends no link requests", "--batch-size", "--callback-url"),
     no_effect("wait", "it sends no link requests", "--callback-method"),
     no_effect("wait", "it always waits", "--wait"),
 )
 def wait_command(**opts: Any) -> None:
+    """Wait until Plivo has processed the numbers (COMPLETED or FAILED)."""
     _run("wait", opts)
 
 
@@ -157,51 +137,49 @@ def _run(action: str, opts: dict[str, Any]) -> NoReturn:
         unlinked=opts.pop("unlinked", False),
     )
     feedback = Feedback(opts.pop("progress"), quiet=opts.pop("quiet"))
-    as_json: bool = opts.pop("as_json")
+    as_json, report_path = opts.pop("as_json"), opts.pop("report_path")
     path, column = opts.pop("path"), opts.pop("column")
     if opts.pop("dry_run"):
         with number_input(numbers, path, column) as source:
             _dry_run(job, source, as_json=as_json)
     session = connect(opts)
-    work = link_or_unlink if action in ("link", "unlink") else _one_call
+    interrupted = False
     with number_input(numbers, path, column, feedback) as source:
         try:
-            report, interrupted = run(work(session, job, source, feedback))
+            if action in ("link", "unlink"):
+                report, interrupted = run(link_or_unlink(session, job, source, feedback))
+            else:
+                again = ": sync keeps no partial results; run it again (it is safe to repeat)"
+                message = "interrupted" + (again if action == "sync" else "")
+                report = run_to_end(_one_call(session, job, source, feedback), message)
         finally:
             feedback.close()
-    if report is None:
-        again = ": sync keeps no partial results; run it again (it is safe to repeat)"
-        click.echo("interrupted" + (again if action == "sync" else ""), err=True)
-        raise SystemExit(EXIT_INTERRUPTED)
-    report_path = opts.pop("report_path")
-    finish(
-        report, feedback=feedback, as_json=as_json, report_path=report_path, interrupted=interrupted
-    )
+    finish(report, feedback, as_json=as_json, report_path=report_path, interrupted=interrupted)
 
 
-def _read_until(source: Iterable[str], stopped: Callable[[], bool]) -> Iterator[str]:
-    """``source``'s entries until ``stopped()``: a terminal is not read after Ctrl-C."""
+def _read_until(source: pn.NumberInput, stopped: list[bool]) -> Iterator[str]:
+    """``source``'s entries until ``stopped``: a terminal is not read after Ctrl-C."""
     entries = iter(source)
-    while not stopped():
+    while not stopped:
         try:
             yield next(entries)
         except StopIteration:
             return
 
 
-async def _drain(bulk: BulkRun) -> None:
+async def _drain(bulk: pn.BulkRun) -> None:
     async with bulk:
         async for _ in bulk:
             pass
 
 
 async def link_or_unlink(
-    session: NumLinkSession, job: Job, source: NumberInput, feedback: Feedback
-) -> tuple[BulkReport, bool]:
+    session: pn.NumLinkSession, job: Job, source: pn.NumberInput, feedback: Feedback
+) -> tuple[pn.BulkReport, bool]:
     """link or unlink, with a progress bar; then, with --wait, the wait for the report."""
-    interrupted = False
+    stopped: list[bool] = []
     terminal = source.name == "stdin" and sys.stdin.isatty()
-    entries = _read_until(source, lambda: interrupted) if terminal else source
+    entries = _read_until(source, stopped) if terminal else source
     async with session:
         settings: dict[str, Any] = {**job.callback, "on_outcome": feedback.advance}
         if job.action == "link":
@@ -212,6 +190,7 @@ async def link_or_unlink(
             bulk = session.iter_unlink(job.campaign_id, entries, **settings)
         verb = "linking" if job.action == "link" else "unlinking"
         feedback.start_job(f"{verb} ({job.campaign_id})", source.estimate_total())
+        interrupted = False
         try:
             interrupted, _ = await interruptible(_drain(bulk))
         except OSError:
@@ -219,12 +198,15 @@ async def link_or_unlink(
         finally:
             feedback.finish_job()
         if interrupted:
+            stopped.append(True)
             if terminal:
                 feedback.note("the rest of the terminal input is not read")
             bulk.stop(INTERRUPTED_REASON)
         report = bulk.report()
         if job.wait and not interrupted and report.stopped_reason is None:
-            waiting = sum(o.kind in (OutcomeKind.ACCEPTED, OutcomeKind.ALREADY) for o in report)
+            waiting = sum(
+                o.kind in (pn.OutcomeKind.ACCEPTED, pn.OutcomeKind.ALREADY) for o in report
+            )
             count = plural(waiting, "number")
             feedback.start_phase(f"waiting for Plivo to finish processing {count} ({job.polling})")
             try:
@@ -242,9 +224,9 @@ async def link_or_unlink(
 
 
 async def _one_call(
-    session: NumLinkSession, job: Job, source: NumberInput, feedback: Feedback
-) -> tuple[BulkReport | None, bool]:
-    """sync or wait: one library call, shown as a phase; interrupted, it has no report."""
+    session: pn.NumLinkSession, job: Job, source: pn.NumberInput, feedback: Feedback
+) -> pn.BulkReport:
+    """sync or wait: one library call, shown as a phase."""
     async with session:
         if job.action == "sync":
             extra = " (unlinking extra numbers)" if job.unlink_extra else ""
@@ -261,9 +243,7 @@ async def _one_call(
             )
         else:
             state = "unlinked" if job.unlinked else "processed"
-            feedback.start_phase(
-                f"waiting until the numbers from {source.name} are {state} ({job.polling})"
-            )
+            feedback.start_phase(f"waiting until the numbers are {state} ({job.polling})")
             call = session.wait_for_numbers(
                 job.campaign_id,
                 source,
@@ -272,16 +252,15 @@ async def _one_call(
                 unlinked=job.unlinked,
             )
         try:
-            interrupted, report = await interruptible(call)
+            return source.annotate(await call)
         finally:
             feedback.finish_phase()
-    return (source.annotate(report) if report is not None else None), interrupted
 
 
-def _dry_run(job: Job, source: NumberInput, *, as_json: bool) -> NoReturn:
+def _dry_run(job: Job, source: pn.NumberInput, *, as_json: bool) -> NoReturn:
     """Read and check the input; show the requests a real run would send."""
     checked = source.check(job.action)
-    valid = sum(o.kind is not OutcomeKind.INVALID for o in checked)
+    valid = sum(o.kind is not pn.OutcomeKind.INVALID for o in checked)
     campaign, number = CAMPAIGN_PATH % job.campaign_id, NUMBER_PATH % job.campaign_id
     sync = job.action == "sync"
     link_why = "link the numbers missing or FAILED (at most this many)" if sync else "link"
@@ -302,10 +281,5 @@ def _dry_run(job: Job, source: NumberInput, *, as_json: bool) -> NoReturn:
     ]
     requests = [step for wanted, step in steps if wanted]
     show_plan(
-        job.action,
-        job.campaign_id,
-        requests,
-        as_json=as_json,
-        checked=checked,
-        callback=job.callback,
+        job.action, job.campaign_id, requests, as_json, checked=checked, callback=job.callback
     )

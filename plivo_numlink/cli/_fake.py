@@ -11,7 +11,8 @@ from typing import Any
 import attrs
 import click
 
-from .. import BulkReport, NumberInput, NumLinkSession, normalize_number, validate_campaign_id
+import plivo_numlink as pn
+
 from ..testing import FakePlivo, serve
 from ._bulk import Job, link_or_unlink
 from ._options import opt, options, output_options
@@ -70,7 +71,7 @@ def fake_server_command(host: str, port: int, error_rates: Any, **settings: Any)
     5xx, dropped connections, 429). Its credentials are public test values, not secrets.
     """
     try:
-        campaigns = [validate_campaign_id(campaign) for campaign in settings["campaigns"]]
+        campaigns = [pn.validate_campaign_id(campaign) for campaign in settings["campaigns"]]
     except ValueError as exc:
         raise CliError(str(exc)) from None
     settings.update(campaigns=campaigns or ["CUOGHIN"], error_rates=error_rates)
@@ -149,13 +150,13 @@ def demo_plan(count: int, seed: int) -> DemoPlan:
                 f"{area}-{exchange}-{line:04d}",
             )
             valid.append(styles[rng.randrange(3)])
-    fail = tuple(normalize_number(n) for n in rng.sample(valid, DEMO_FAILURES))
+    fail = tuple(pn.normalize_number(n) for n in rng.sample(valid, DEMO_FAILURES))
     entries = list(valid)
     positions = sorted(rng.sample(range(len(entries)), len(DEMO_INVALID)))
     for position, bad in zip(positions, DEMO_INVALID, strict=True):
         entries.insert(position, bad)
     # The same number written another way: sent and reported once.
-    entries.insert(rng.randrange(1, len(entries)), f"+{normalize_number(valid[0])}")
+    entries.insert(rng.randrange(1, len(entries)), f"+{pn.normalize_number(valid[0])}")
     return DemoPlan(tuple(entries), fail, DEMO_INVALID, 1)
 
 
@@ -202,7 +203,7 @@ def demo_command(
         poll_interval=poll_interval,
     )
 
-    async def work() -> tuple[BulkReport, bool]:
+    async def work() -> tuple[pn.BulkReport, bool]:
         async with fake:
             feedback.note(
                 f"[bold]plivo-numlink demo[/]: a fake Plivo API runs at {fake.base_url} (in "
@@ -215,14 +216,14 @@ def demo_command(
                 f"{DEMO_CONCURRENCY} requests at once at most, {DEMO_RATE_LIMIT:g} per second.",
                 markup=True,
             )
-            session = NumLinkSession(
+            session = pn.NumLinkSession(
                 fake.auth_id,
                 fake.auth_token,
                 base_url=fake.base_url,
                 concurrency=DEMO_CONCURRENCY,
                 rate_limit=DEMO_RATE_LIMIT,
             )
-            return await link_or_unlink(session, job, NumberInput(plan.entries), feedback)
+            return await link_or_unlink(session, job, pn.NumberInput(plan.entries), feedback)
 
     try:
         report, interrupted = run(work())
@@ -241,7 +242,11 @@ def demo_command(
 
 
 def _explain_demo(
-    report: BulkReport, plan: DemoPlan, fake: FakePlivo, feedback: Feedback, report_path: str | None
+    report: pn.BulkReport,
+    plan: DemoPlan,
+    fake: FakePlivo,
+    feedback: Feedback,
+    report_path: str | None,
 ) -> int:
     planted = set(plan.invalid) | set(plan.fail_numbers)
     not_ok = {outcome.number for outcome in report.failed}

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .. import NumberInput, NumLinkSession, defaults, validate_campaign_id
+import plivo_numlink as pn
+
 from ._runner import CliError, user_errors
 
 if TYPE_CHECKING:
@@ -87,14 +88,19 @@ connection_options = options(
         "--base-url",
         envvar="PLIVO_NUMLINK_BASE_URL",
         show_envvar=True,
-        default=defaults.BASE_URL,
+        default=pn.defaults.BASE_URL,
         metavar="URL",
         text="API origin (e.g. a fake-server's URL).",
     ),
-    opt("--concurrency", type=click.IntRange(min=1), default=defaults.CONCURRENCY, text="At most."),
+    opt(
+        "--concurrency",
+        type=click.IntRange(min=1),
+        default=pn.defaults.CONCURRENCY,
+        text="At most.",
+    ),
     opt(
         "--rate-limit",
-        default=str(defaults.RATE_LIMIT),
+        default=str(pn.defaults.RATE_LIMIT),
         metavar="N",
         callback=_rate_limit,
         text="Requests started per second at most; 0 or 'none': no pacing.",
@@ -123,7 +129,7 @@ callback_options = options(
 poll_interval_option = opt(
     "--poll-interval",
     type=click.FloatRange(min=0, min_open=True),
-    default=defaults.POLL_INTERVAL,
+    default=pn.defaults.POLL_INTERVAL,
     metavar="S",
     text="Seconds between polls while waiting.",
 )
@@ -134,7 +140,7 @@ def wait_timeout_option(*names: str) -> Decorator:
         *names,
         "wait_timeout",
         type=click.FloatRange(min=0),
-        default=defaults.WAIT_TIMEOUT,
+        default=pn.defaults.WAIT_TIMEOUT,
         metavar="S",
         text="Stop waiting after S seconds (numbers still processing: pending).",
     )
@@ -162,6 +168,20 @@ def dry_run_option(what: str) -> Decorator:
     return opt("--dry-run", is_flag=True, text=f"{what}; send nothing (no credentials needed).")
 
 
+def numbers_command(name: str, epilog: str, *decorators: Decorator) -> Decorator:
+    """A command that reads numbers, with its own options between the common ones."""
+    return options(
+        click.command(name, epilog=epilog),
+        click.argument("args", nargs=-1, metavar="[CAMPAIGN] [NUMBER]..."),
+        campaign_option,
+        input_options,
+        connection_options,
+        *decorators,
+        dry_run_option("Check the input and show the requests"),
+        output_options,
+    )
+
+
 def split_campaign(campaign_id: str | None, args: Sequence[str]) -> tuple[str, list[str]]:
     """``--campaign ID`` or the first positional argument; the rest are numbers."""
     rest = list(args)
@@ -170,12 +190,12 @@ def split_campaign(campaign_id: str | None, args: Sequence[str]) -> tuple[str, l
             raise click.UsageError("no campaign: give it as the first argument or with --campaign")
         campaign_id = rest.pop(0)
     try:
-        return validate_campaign_id(campaign_id), rest
+        return pn.validate_campaign_id(campaign_id), rest
     except ValueError as exc:
         raise CliError(str(exc)) from None
 
 
-def connect(opts: dict[str, Any]) -> NumLinkSession:
+def connect(opts: dict[str, Any]) -> pn.NumLinkSession:
     """The session the connection options ask for; one clear line if they cannot work."""
     auth_id, auth_token = opts.pop("auth_id"), opts.pop("auth_token")
     if not auth_id:
@@ -183,7 +203,7 @@ def connect(opts: dict[str, Any]) -> NumLinkSession:
     if not auth_token:
         raise CliError("no auth token: set PLIVO_AUTH_TOKEN (or pass --auth-token -, to type it)")
     with user_errors():
-        return NumLinkSession(
+        return pn.NumLinkSession(
             auth_id,
             auth_token,
             base_url=opts.pop("base_url"),
@@ -195,7 +215,7 @@ def connect(opts: dict[str, Any]) -> NumLinkSession:
 @contextlib.contextmanager
 def number_input(
     numbers: list[str], path: str | None, column: str | None, feedback: Feedback | None = None
-) -> Iterator[NumberInput]:
+) -> Iterator[pn.NumberInput]:
     """The numbers, from the arguments, ``-f PATH`` or ``-f -`` (stdin), opened."""
     if numbers and path is not None:
         raise click.UsageError("give numbers as arguments or with -f, not both")
@@ -205,7 +225,7 @@ def number_input(
         raise CliError("--column applies to numbers read with -f only")
     stream = sys.stdin.buffer if path == "-" else path
     name = "stdin" if path == "-" else path or "the arguments"
-    source = NumberInput(numbers, file=stream, column=column, name=name)
+    source = pn.NumberInput(numbers, file=stream, column=column, name=name)
     try:
         source.open()
     except OSError as exc:

@@ -30,7 +30,8 @@ from rich.progress import (
 from rich.table import Column, Table
 from rich.text import Text
 
-from .. import BulkReport, NumberOutcome, OutcomeKind
+import plivo_numlink as pn
+
 from ._runner import (
     CAMPAIGN_HINT,
     CREDENTIALS_HINT,
@@ -49,15 +50,15 @@ PROGRESS_LINE_STEPS = 10
 SHOWN_FAILURES = 10
 
 KIND_MEANINGS = {
-    OutcomeKind.ACCEPTED: "accepted by Plivo; processing goes on at Plivo",
-    OutcomeKind.ALREADY: "already in the desired state; nothing to do",
-    OutcomeKind.COMPLETED: "done, and confirmed by Plivo",
-    OutcomeKind.REMOTE_FAILED: "Plivo processed the request and reports FAILED",
-    OutcomeKind.PENDING: "still processing when the wait ended",
-    OutcomeKind.REJECTED: "refused by Plivo (4xx)",
-    OutcomeKind.ERROR: "no usable answer after retries",
-    OutcomeKind.INVALID: "not a valid US number; never sent",
-    OutcomeKind.NOT_ATTEMPTED: "never sent: the job stopped first",
+    pn.OutcomeKind.ACCEPTED: "accepted by Plivo; processing goes on at Plivo",
+    pn.OutcomeKind.ALREADY: "already in the desired state; nothing to do",
+    pn.OutcomeKind.COMPLETED: "done, and confirmed by Plivo",
+    pn.OutcomeKind.REMOTE_FAILED: "Plivo processed the request and reports FAILED",
+    pn.OutcomeKind.PENDING: "still processing when the wait ended",
+    pn.OutcomeKind.REJECTED: "refused by Plivo (4xx)",
+    pn.OutcomeKind.ERROR: "no usable answer after retries",
+    pn.OutcomeKind.INVALID: "not a valid US number; never sent",
+    pn.OutcomeKind.NOT_ATTEMPTED: "never sent: the job stopped first",
 }
 
 
@@ -119,7 +120,7 @@ class Feedback:
             self._task = self._live.add_task(label, total=total, ok=0, bad=0, rate="")
             self._live.start()
 
-    def advance(self, outcome: NumberOutcome) -> None:
+    def advance(self, outcome: pn.NumberOutcome) -> None:
         """Count one outcome (the bulk job's ``on_outcome`` hook)."""
         self.done += 1
         self.ok += outcome.ok
@@ -192,14 +193,14 @@ class Feedback:
     close = finish_job
 
 
-def render_summary(report: BulkReport, console: Console, *, title: str | None = None) -> None:
+def render_summary(report: pn.BulkReport, console: Console, *, title: str | None = None) -> None:
     """The counts by outcome kind, then the first failures with their errors."""
     total = len(report.outcomes)
     counts = Counter(outcome.kind for outcome in report.outcomes)
     title = title or f"{report.action} {report.campaign_id}: {plural(total, 'number')}"
     console.print(Text(title, "bold"))
     table = Table("outcome", Column("count", justify="right"), "meaning")
-    for kind in OutcomeKind:
+    for kind in pn.OutcomeKind:
         if counts[kind]:
             mark = "[green]ok[/]" if kind.ok else "[red]not ok[/]"
             table.add_row(f"{kind.value} ({mark})", f"{counts[kind]:,}", KIND_MEANINGS[kind])
@@ -240,7 +241,7 @@ def write_file(path: str, write: Callable[[IO[str]], None]) -> None:
         raise CliError(f"cannot write the report to {path}: {exc.strerror or exc}") from None
 
 
-def write_report(report: BulkReport, path: str, feedback: Feedback | None = None) -> None:
+def write_report(report: pn.BulkReport, path: str, feedback: Feedback | None = None) -> None:
     """Write ``report`` as JSON or CSV (by extension); ``path`` is replaced only when done."""
     csv = path.lower().endswith(".csv")
     write_file(path, report.write_csv if csv else report.write_json)
@@ -249,9 +250,9 @@ def write_report(report: BulkReport, path: str, feedback: Feedback | None = None
 
 
 def finish(
-    report: BulkReport,
-    *,
+    report: pn.BulkReport,
     feedback: Feedback,
+    *,
     as_json: bool,
     report_path: str | None,
     interrupted: bool = False,
@@ -299,16 +300,16 @@ def show_plan(
     action: str,
     campaign_id: str,
     requests: list[dict[str, Any]],
-    *,
     as_json: bool,
-    checked: BulkReport | None = None,
+    *,
+    checked: pn.BulkReport | None = None,
     callback: dict[str, str] | None = None,
 ) -> NoReturn:
     """A dry run's plan: the input's check, then the requests a real run would send."""
     invalid = [
         {"number": o.number, "error": o.error or ""}
         for o in (checked.outcomes if checked is not None else ())
-        if o.kind is OutcomeKind.INVALID
+        if o.kind is pn.OutcomeKind.INVALID
     ]
     plan: dict[str, Any] = {"dry_run": True, "action": action, "campaign_id": campaign_id}
     if checked is not None:

@@ -11,14 +11,8 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from .. import (
-    BulkReport,
-    CampaignNumbers,
-    LinkStatus,
-    NumberOutcome,
-    NumberStatus,
-    OutcomeKind,
-)
+import plivo_numlink as pn
+
 from ._options import (
     campaign_option,
     connect,
@@ -35,52 +29,36 @@ from ._output import (
     NUMBER_PATH,
     Feedback,
     plural,
+    request,
     show_plan,
     stdout_console,
     write_file,
     write_report,
 )
-from ._runner import EXIT_INTERRUPTED, EXIT_NOT_OK, EXIT_OK, CliError, interruptible, run
+from ._runner import EXIT_NOT_OK, EXIT_OK, CliError, run_to_end
 
-_STATUS_STYLE: dict[LinkStatus | None, str] = {
-    LinkStatus.COMPLETED: "green",
-    LinkStatus.PROCESSING: "yellow",
-    LinkStatus.FAILED: "red",
+_STYLE: dict[pn.LinkStatus | None, str] = {
+    pn.LinkStatus.COMPLETED: "green",
+    pn.LinkStatus.PROCESSING: "yellow",
+    pn.LinkStatus.FAILED: "red",
 }
 
 
-def _listed_status(entry: NumberStatus) -> str:
-    if entry.status is LinkStatus.UNKNOWN and entry.raw_status:
-        return entry.raw_status
-    return entry.status.value
-
-
-def _listing_data(campaign: CampaignNumbers) -> dict[str, Any]:
+def _listing(campaign: pn.CampaignNumbers) -> dict[str, Any]:
+    """``list --json``'s document (a status this library does not know as Plivo wrote it)."""
+    numbers = [
+        {"number": entry.number, "status": entry.status.value}
+        if entry.status is not pn.LinkStatus.UNKNOWN or not entry.raw_status
+        else {"number": entry.number, "status": entry.raw_status}
+        for entry in campaign.phone_numbers
+    ]
     return {
         "campaign_id": campaign.campaign_id,
         "campaign_alias": campaign.campaign_alias,
         "usecase": campaign.usecase,
-        "count": len(campaign.phone_numbers),
-        "phone_numbers": [
-            {"number": entry.number, "status": _listed_status(entry)}
-            for entry in campaign.phone_numbers
-        ],
+        "count": len(numbers),
+        "phone_numbers": numbers,
     }
-
-
-def write_listing(campaign: CampaignNumbers, path: str) -> None:
-    """Write a campaign's listing: ``--json``'s document, or CSV rows ``number,status``."""
-    data = _listing_data(campaign)
-
-    def write(file: IO[str]) -> None:
-        if path.lower().endswith(".csv"):
-            writer = csv.writer(file, lineterminator="\n")
-            writer.writerow(["number", "status"])
-            writer.writerows([entry["number"], entry["status"]] for entry in data["phone_numbers"])
-        else:
-            file.write(json.dumps(data, indent=2) + "\n")
-
-    write_file(path, write)
 
 
 @click.command("list")
@@ -99,28 +77,32 @@ def list_command(**opts: Any) -> None:
     campaign_id, rest = split_campaign(opts.pop("campaign_id"), opts.pop("args"))
     if rest:
         raise click.UsageError(f"unexpected arguments: {' '.join(rest)}")
-    as_json: bool = opts.pop("as_json")
-    report_path: str | None = opts.pop("report_path")
+    as_json, report_path = opts.pop("as_json"), opts.pop("report_path")
     if opts.pop("dry_run"):
-        request = {"method": "GET", "path": CAMPAIGN_PATH % campaign_id, "count": None}
-        show_plan("list", campaign_id, [{**request, "why": "read the campaign"}], as_json=as_json)
+        plan = [request("GET", CAMPAIGN_PATH % campaign_id, None, "read the campaign")]
+        show_plan("list", campaign_id, plan, as_json)
     session = connect(opts)
     feedback = Feedback(opts.pop("progress"), quiet=opts.pop("quiet"))
 
-    async def work() -> CampaignNumbers:
+    async def work() -> pn.CampaignNumbers:
         async with session:
             return await session.list_numbers(campaign_id)
 
     # No progress line: one page at a time goes by fast, and a note would only add noise.
-    interrupted, campaign = run(interruptible(work()))
-    if interrupted or campaign is None:
-        click.echo("interrupted", err=True)
-        raise SystemExit(EXIT_INTERRUPTED)
-    count = plural(len(campaign.phone_numbers), "number")
+    campaign = run_to_end(work())
+    data = _listing(campaign)
+    count = plural(data["count"], "number")
     if report_path is not None:
-        write_listing(campaign, report_path)
+
+        def write(file: IO[str]) -> None:
+            if report_path.lower().endswith(".csv"):
+                rows = [[entry["number"], entry["status"]] for entry in data["phone_numbers"]]
+                csv.writer(file, lineterminator="\n").writerows([["number", "status"], *rows])
+            else:
+                file.write(json.dumps(data, indent=2) + "\n")
+
+        write_file(report_path, write)
         feedback.note(f"listing written to {report_path} ({count})")
-    data = _listing_data(campaign)
     if as_json:
         click.echo(json.dumps(data, indent=2))
         raise SystemExit(EXIT_OK)
@@ -129,7 +111,7 @@ def list_command(**opts: Any) -> None:
     console.print(Text(f"campaign {campaign.campaign_id}{alias}: {count}", "bold"))
     table = Table("number", "status")
     for entry, row in zip(campaign.phone_numbers, data["phone_numbers"], strict=True):
-        table.add_row(Text(entry.number), Text(row["status"], _STATUS_STYLE.get(entry.status, "")))
+        table.add_row(Text(entry.number), Text(row["status"], _STYLE.get(entry.status, "")))
     console.print(table)
     counts = Counter(row["status"] for row in data["phone_numbers"])
     if counts:
@@ -137,9 +119,9 @@ def list_command(**opts: Any) -> None:
     raise SystemExit(EXIT_OK)
 
 
-def _status_text(outcome: NumberOutcome) -> str | None:
+def _status_text(outcome: pn.NumberOutcome) -> str | None:
     """The status as Plivo wrote it (kept for a status this library does not know)."""
-    if outcome.status is LinkStatus.UNKNOWN and (outcome.error or "").startswith("status "):
+    if outcome.status is pn.LinkStatus.UNKNOWN and (outcome.error or "").startswith("status "):
         return (outcome.error or "")[len("status ") :]
     return outcome.status.value if outcome.status is not None else None
 
@@ -163,33 +145,25 @@ def status_command(**opts: Any) -> None:
     rejected when not linked).
     """
     campaign_id, numbers = split_campaign(opts.pop("campaign_id"), opts.pop("args"))
-    as_json: bool = opts.pop("as_json")
-    report_path: str | None = opts.pop("report_path")
+    as_json, report_path = opts.pop("as_json"), opts.pop("report_path")
     feedback = Feedback(opts.pop("progress"), quiet=opts.pop("quiet"))
     with number_input(numbers, opts.pop("path"), opts.pop("column"), feedback) as source:
         checked = source.check("status")
-    invalid = [o.error or o.number for o in checked if o.kind is OutcomeKind.INVALID]
+    invalid = [o.error or o.number for o in checked if o.kind is pn.OutcomeKind.INVALID]
     if invalid:
         more = f" (and {len(invalid) - 1:,} more invalid)" if len(invalid) > 1 else ""
         raise CliError(invalid[0] + more)
     wanted = [o.number for o in checked]
     if opts.pop("dry_run"):
-        why = "read each number's status"
-        request = {"method": "GET", "path": NUMBER_PATH % campaign_id, "count": len(wanted)}
-        show_plan(
-            "status", campaign_id, [{**request, "why": why}], as_json=as_json, checked=checked
-        )
+        plan = [request("GET", NUMBER_PATH % campaign_id, len(wanted), "read each number's status")]
+        show_plan("status", campaign_id, plan, as_json, checked=checked)
     session = connect(opts)
 
-    async def work() -> BulkReport:
+    async def work() -> pn.BulkReport:
         async with session:
             return await session.get_numbers(campaign_id, wanted)
 
-    # No progress, as for list: reading statuses is quick, and a note would only add noise.
-    interrupted, report = run(interruptible(work()))
-    if interrupted or report is None:
-        click.echo("interrupted", err=True)
-        raise SystemExit(EXIT_INTERRUPTED)
+    report = run_to_end(work())
     if report_path is not None:
         write_report(report, report_path, feedback)
     if as_json:
@@ -198,7 +172,7 @@ def status_command(**opts: Any) -> None:
                 "number": o.number,
                 "status": _status_text(o),
                 "ok": o.ok,
-                "error": o.error if o.status is None else None,
+                "error": None if o.status else o.error,
             }
             for o in report
         ]
@@ -209,9 +183,9 @@ def status_command(**opts: Any) -> None:
         table = Table("number", "status")
         for o in report:
             text = _status_text(o)
-            if text is None:
-                table.add_row(o.number, Text(o.error or "", style="red"))
-            else:
-                table.add_row(o.number, Text(text, style=_STATUS_STYLE.get(o.status, "")))
+            cell = (
+                Text(o.error or "", "red") if text is None else Text(text, _STYLE.get(o.status, ""))
+            )
+            table.add_row(o.number, cell)
         console.print(table)
     raise SystemExit(EXIT_OK if report.ok else EXIT_NOT_OK)

@@ -16,13 +16,7 @@ from typing import IO, Any, TypeVar
 
 import click
 
-from .. import (
-    AuthenticationError,
-    CampaignNotFoundError,
-    ConfigurationError,
-    ForbiddenError,
-    PlivoError,
-)
+import plivo_numlink as pn
 
 T = TypeVar("T")
 
@@ -58,13 +52,13 @@ def user_errors() -> Iterator[None]:
     """Turn the library's configuration and API errors into one-line CLI errors."""
     try:
         yield
-    except (AuthenticationError, ForbiddenError) as exc:
+    except (pn.AuthenticationError, pn.ForbiddenError) as exc:
         raise CliError(f"{exc}; {CREDENTIALS_HINT}") from None
-    except CampaignNotFoundError as exc:
+    except pn.CampaignNotFoundError as exc:
         raise CliError(f"{exc}; {CAMPAIGN_HINT}") from None
-    except ConfigurationError as exc:
+    except pn.ConfigurationError as exc:
         raise CliError(str(exc).replace("base_url", "--base-url")) from None
-    except PlivoError as exc:
+    except pn.PlivoError as exc:
         raise CliFailure(str(exc)) from None
     except ValueError as exc:  # a bad callback or column: found before any request
         raise CliError(re.sub(r"^(url|method)\b", r"--callback-\1", str(exc))) from None
@@ -74,6 +68,15 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     """``asyncio.run(coro)``, with the library's errors as CLI errors."""
     with user_errors():
         return asyncio.run(coro)
+
+
+def run_to_end(work: Coroutine[Any, Any, T], message: str = "interrupted") -> T:
+    """Run ``work``; on Ctrl-C, say ``message`` and exit 130."""
+    interrupted, result = run(interruptible(work))
+    if interrupted or result is None:
+        click.echo(message, err=True)
+        raise SystemExit(EXIT_INTERRUPTED)
+    return result
 
 
 def _route_signals(signals: Sequence[int], callback: Callable[[], None]) -> Callable[[], None]:
@@ -115,12 +118,12 @@ async def interruptible(
     task = asyncio.ensure_future(_catch_interrupt(work))
     interrupted = False
 
-    def on_sigint() -> None:
+    def on_signal() -> None:
         nonlocal interrupted
         interrupted = True
         task.cancel()
 
-    restore = _route_signals(signals, on_sigint)
+    restore = _route_signals(signals, on_signal)
     try:
         return await task
     except asyncio.CancelledError:
