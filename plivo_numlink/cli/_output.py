@@ -17,37 +17,25 @@ from collections.abc import Callable
 from typing import IO, Any, NoReturn
 
 import click
+import rich.progress as bar
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Column, Table
 from rich.text import Text
 
 import plivo_numlink as pn
 
-from ._runner import (
-    CAMPAIGN_HINT,
-    CREDENTIALS_HINT,
-    EXIT_INTERRUPTED,
-    EXIT_NOT_OK,
-    EXIT_OK,
-    EXIT_USAGE,
-    CliError,
-)
+from . import _runner
 
 #: Plain progress lines (when stderr is not a terminal): at most this many seconds apart...
 PROGRESS_LINE_SECONDS = 5.0
 #: ...and at every tenth of the job when its size is known.
 PROGRESS_LINE_STEPS = 10
-#: Failures listed under the summary table.
+#: Failures listed under the summary table, and invalid entries under a dry run's plan.
 SHOWN_FAILURES = 10
+SHOWN_INVALID = 20
+#: The paths of ``--dry-run``'s plans (the auth id is not needed for a dry run).
+CAMPAIGN_PATH = "/v1/Account/{auth_id}/10dlc/Campaign/%s/Number/"
+NUMBER_PATH = CAMPAIGN_PATH + "{number}/"
 
 KIND_MEANINGS = {
     pn.OutcomeKind.ACCEPTED: "accepted by Plivo; processing goes on at Plivo",
@@ -84,15 +72,14 @@ class Feedback:
         self.console = Console(stderr=True, highlight=False, soft_wrap=True, force_terminal=force)
         if mode == "auto":
             mode = "bar" if self.console.is_terminal else "lines"
-        self.mode = mode
-        self.quiet = mode == "none"
+        self.mode, self.quiet = mode, mode == "none"
         self.done = self.ok = self._next_step = 0
         self._label = ""
         self._total: int | None = None
         self._started = self._last = 0.0
         #: The live display (a job's bar or a phase's spinner) and the bar's task.
-        self._live: Progress | None = None
-        self._task: TaskID | None = None
+        self._live: bar.Progress | None = None
+        self._task: bar.TaskID | None = None
 
     def note(self, text: str, *, markup: bool = False) -> None:
         """A line of information on stderr, unless quiet."""
@@ -102,19 +89,17 @@ class Feedback:
 
     def start_job(self, label: str, total: int | None) -> None:
         """A job with per-number outcomes (counted by :meth:`advance`) begins."""
-        self._label, self._total = label, total
-        self.done = self.ok = 0
-        self._next_step = 1
+        self._label, self._total, self.done, self.ok, self._next_step = label, total, 0, 0, 1
         self._started = self._last = time.monotonic()
         if self.mode == "bar":
-            self._live = Progress(
-                SpinnerColumn(),
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("[green]{task.fields[ok]:,} ok[/] [red]{task.fields[bad]:,} not ok[/]"),
-                TextColumn("{task.fields[rate]}"),
-                TimeElapsedColumn(),
+            self._live = bar.Progress(
+                bar.SpinnerColumn(),
+                bar.TextColumn("[bold]{task.description}"),
+                bar.BarColumn(),
+                bar.MofNCompleteColumn(),
+                bar.TextColumn("[green]{task.fields[ok]:,} ok[/] [red]{task.fields[bad]:,} not ok"),
+                bar.TextColumn("{task.fields[rate]}"),
+                bar.TimeElapsedColumn(),
                 console=self.console,
             )
             self._task = self._live.add_task(label, total=total, ok=0, bad=0, rate="")
@@ -124,19 +109,19 @@ class Feedback:
         """Count one outcome (the bulk job's ``on_outcome`` hook)."""
         self.done += 1
         self.ok += outcome.ok
-        now = time.monotonic()
+        now, total = time.monotonic(), self._total
         if self.mode == "bar" and now - self._last >= 0.1:
-            self._push(now, self._total)
-        elif self.mode == "lines":
-            # Steps only once the job has run a while: a quick job needs no progress lines.
-            total = self._total
-            step_due = (
+            self._push(now, total)
+        # Steps only once the job has run a while: a quick job needs no progress lines.
+        elif self.mode == "lines" and (
+            now - self._last >= PROGRESS_LINE_SECONDS
+            or (
                 bool(total)
                 and now - self._started >= 1.0
                 and self.done * PROGRESS_LINE_STEPS >= self._next_step * (total or 1)
             )
-            if step_due or now - self._last >= PROGRESS_LINE_SECONDS:
-                self._line(now)
+        ):
+            self._line(now)
 
     def finish_job(self) -> None:
         if self._task is not None:
@@ -152,12 +137,10 @@ class Feedback:
         self._last = now
         if self._live is not None and self._task is not None:
             total = None if total is None else max(total, self.done)
-            fields: dict[str, Any] = {
-                "ok": self.ok,
-                "bad": self.done - self.ok,
-                "rate": self._rate(now),
-            }
-            self._live.update(self._task, completed=self.done, total=total, **fields)
+            fields: dict[str, Any] = {"ok": self.ok, "bad": self.done - self.ok}
+            self._live.update(
+                self._task, completed=self.done, total=total, rate=self._rate(now), **fields
+            )
 
     def _line(self, now: float) -> None:
         self._last = now
@@ -166,20 +149,14 @@ class Feedback:
             share = min(100, self.done * 100 // self._total)
             where = f"{self.done:,} of ~{self._total:,} numbers ({share}%)"
             self._next_step = self.done * PROGRESS_LINE_STEPS // self._total + 1
-        self.console.print(
-            f"{self._label}: {where}, {self.ok:,} ok, {self.done - self.ok:,} not ok, "
-            f"{self._rate(now) or '-'}"
-        )
+        bad, rate = self.done - self.ok, self._rate(now) or "-"
+        self.console.print(f"{self._label}: {where}, {self.ok:,} ok, {bad:,} not ok, {rate}")
 
     def start_phase(self, text: str) -> None:
         """A phase without per-number progress (waiting, sync) begins."""
         if self.mode == "bar":
-            self._live = Progress(
-                SpinnerColumn(),
-                TextColumn("{task.description}"),
-                TimeElapsedColumn(),
-                console=self.console,
-            )
+            columns = (bar.SpinnerColumn(), bar.TextColumn("{task.description}"))
+            self._live = bar.Progress(*columns, bar.TimeElapsedColumn(), console=self.console)
             self._live.add_task(text, total=None)
             self._live.start()
         elif self.mode == "lines":
@@ -195,19 +172,18 @@ class Feedback:
 
 def render_summary(report: pn.BulkReport, console: Console, *, title: str | None = None) -> None:
     """The counts by outcome kind, then the first failures with their errors."""
-    total = len(report.outcomes)
-    counts = Counter(outcome.kind for outcome in report.outcomes)
-    title = title or f"{report.action} {report.campaign_id}: {plural(total, 'number')}"
-    console.print(Text(title, "bold"))
+    total, failed = len(report), report.failed
+    counts = Counter(outcome.kind for outcome in report)
+    console.print(
+        Text(title or f"{report.action} {report.campaign_id}: {plural(total, 'number')}", "bold")
+    )
     table = Table("outcome", Column("count", justify="right"), "meaning")
-    for kind in pn.OutcomeKind:
-        if counts[kind]:
-            mark = "[green]ok[/]" if kind.ok else "[red]not ok[/]"
-            table.add_row(f"{kind.value} ({mark})", f"{counts[kind]:,}", KIND_MEANINGS[kind])
+    for kind in (kind for kind in pn.OutcomeKind if counts[kind]):
+        mark = "[green]ok[/]" if kind.ok else "[red]not ok[/]"
+        table.add_row(f"{kind.value} ({mark})", f"{counts[kind]:,}", KIND_MEANINGS[kind])
     if not total:
         table.add_row("-", "0", "no numbers in the input")
     console.print(table)
-    failed = report.failed
     if failed:
         shown = failed[:SHOWN_FAILURES]
         more = f" (first {len(shown)} of {len(failed):,})" if len(failed) > len(shown) else ""
@@ -216,14 +192,14 @@ def render_summary(report: pn.BulkReport, console: Console, *, title: str | None
         for outcome in shown:
             failures.add_row(Text(outcome.number), outcome.kind.value, Text(outcome.error or ""))
         console.print(failures)
-    parts = [
-        f"{total - len(failed):,} ok, {len(failed):,} not ok",
-        f"{plural(report.requests, 'request')} in {report.elapsed:.1f} s",
-    ]
+    requests = plural(report.requests, "request")
+    line = (
+        f"{total - len(failed):,} ok, {len(failed):,} not ok; {requests} in {report.elapsed:.1f} s"
+    )
     if report.duplicates:
         repeated = "repeated entry" if report.duplicates == 1 else "repeated entries"
-        parts.append(f"{report.duplicates:,} {repeated} skipped")
-    console.print("; ".join(parts))
+        line += f"; {report.duplicates:,} {repeated} skipped"
+    console.print(line)
     if report.stopped_reason:
         console.print(Text.assemble(("stopped: ", "red"), report.stopped_reason))
 
@@ -238,13 +214,14 @@ def write_file(path: str, write: Callable[[IO[str]], None]) -> None:
     except OSError as exc:
         with contextlib.suppress(OSError):
             os.unlink(partial)
-        raise CliError(f"cannot write the report to {path}: {exc.strerror or exc}") from None
+        raise _runner.CliError(
+            f"cannot write the report to {path}: {exc.strerror or exc}"
+        ) from None
 
 
 def write_report(report: pn.BulkReport, path: str, feedback: Feedback | None = None) -> None:
     """Write ``report`` as JSON or CSV (by extension); ``path`` is replaced only when done."""
-    csv = path.lower().endswith(".csv")
-    write_file(path, report.write_csv if csv else report.write_json)
+    write_file(path, report.write_csv if path.lower().endswith(".csv") else report.write_json)
     if feedback is not None:
         feedback.note(f"report written to {path} ({plural(len(report), 'number')})")
 
@@ -270,25 +247,19 @@ def finish(
             feedback.note("every number's outcome: add --report out.csv (or .json)")
     if interrupted:
         click.echo("interrupted: the numbers never sent are reported as not_attempted", err=True)
-        raise SystemExit(EXIT_INTERRUPTED)
+        raise SystemExit(_runner.EXIT_INTERRUPTED)
     stopped = report.stopped_reason
     if stopped is not None:
         # 401/403 and an unknown campaign stop a job at once: configuration errors (exit 2).
         codes = {o.status_code for o in report.outcomes if o.status_code in (401, 403, 404)}
         hint = ""
         if codes & {401, 403}:
-            hint = CREDENTIALS_HINT
+            hint = f"; {_runner.CREDENTIALS_HINT}"
         elif 404 in codes and "campaign" in stopped.lower():
-            hint = CAMPAIGN_HINT
-        click.echo(f"error: the job stopped: {stopped}" + (f"; {hint}" if hint else ""), err=True)
-        raise SystemExit(EXIT_USAGE if hint else EXIT_NOT_OK)
-    raise SystemExit(EXIT_OK if report.ok else EXIT_NOT_OK)
-
-
-#: The paths of ``--dry-run``'s plans (the auth id is not needed for a dry run).
-CAMPAIGN_PATH = "/v1/Account/{auth_id}/10dlc/Campaign/%s/Number/"
-NUMBER_PATH = CAMPAIGN_PATH + "{number}/"
-SHOWN_INVALID = 20
+            hint = f"; {_runner.CAMPAIGN_HINT}"
+        click.echo(f"error: the job stopped: {stopped}{hint}", err=True)
+        raise SystemExit(_runner.EXIT_USAGE if hint else _runner.EXIT_NOT_OK)
+    raise SystemExit(_runner.EXIT_OK if report.ok else _runner.EXIT_NOT_OK)
 
 
 def request(method: str, path: str, count: int | None, why: str, **more: int) -> dict[str, Any]:
@@ -306,42 +277,40 @@ def show_plan(
     callback: dict[str, str] | None = None,
 ) -> NoReturn:
     """A dry run's plan: the input's check, then the requests a real run would send."""
+    plan: dict[str, Any] = {"dry_run": True, "action": action, "campaign_id": campaign_id}
     invalid = [
         {"number": o.number, "error": o.error or ""}
-        for o in (checked.outcomes if checked is not None else ())
+        for o in (checked or ())
         if o.kind is pn.OutcomeKind.INVALID
     ]
-    plan: dict[str, Any] = {"dry_run": True, "action": action, "campaign_id": campaign_id}
+    valid = len(checked or ()) - len(invalid)
     if checked is not None:
-        valid = len(checked) - len(invalid)
         plan.update(valid=valid, invalid=invalid, duplicates=checked.duplicates)
         plan["callback"] = callback or None
     plan["requests"] = requests
+    exit_code = _runner.EXIT_NOT_OK if invalid else _runner.EXIT_OK
     if as_json:
         click.echo(json.dumps(plan, indent=2))
-        raise SystemExit(EXIT_NOT_OK if invalid else EXIT_OK)
-    console = stdout_console()
-    console.print("[bold]dry run[/]: nothing is sent")
+        raise SystemExit(exit_code)
+    print_ = stdout_console().print
+    print_("[bold]dry run[/]: nothing is sent")
     if checked is not None:
-        console.print(
-            f"{action} campaign {campaign_id}: {plural(valid, 'valid number')}, "
-            f"{len(invalid):,} invalid, {plural(checked.duplicates, 'duplicate')} skipped"
-        )
-    console.print("would send:")
-    for request in requests:
-        count = request["count"]
+        duplicates = plural(checked.duplicates, "duplicate")
+        print_(f"{action} campaign {campaign_id}: {plural(valid, 'valid number')}, ", end="")
+        print_(f"{len(invalid):,} invalid, {duplicates} skipped")
+    print_("would send:")
+    for step in requests:
+        count = step["count"]
         times = "as needed" if count is None else plural(count, "request")
-        each = f" (at most {request['batch_size']} numbers each)" if "batch_size" in request else ""
-        line = f"  {request['method']} {request['path']}  {times}{each}: {request['why']}"
-        console.print(line, markup=False)
+        each = f" (at most {step['batch_size']} numbers each)" if "batch_size" in step else ""
+        print_(f"  {step['method']} {step['path']}  {times}{each}: {step['why']}", markup=False)
     if callback:
         body = ", ".join(f"{key}={value}" for key, value in callback.items())
-        console.print(f"  with the status callback {body}", markup=False)
+        print_(f"  with the status callback {body}", markup=False)
     if invalid:
-        console.print(f"invalid numbers (never sent): {len(invalid):,}")
+        print_(f"invalid numbers (never sent): {len(invalid):,}")
         for entry in invalid[:SHOWN_INVALID]:
-            console.print(f"  {entry['number']}: {entry['error']}", markup=False)
+            print_(f"  {entry['number']}: {entry['error']}", markup=False)
         if len(invalid) > SHOWN_INVALID:
-            more = len(invalid) - SHOWN_INVALID
-            console.print(f"  ... and {more:,} more (--json lists them all)")
-    raise SystemExit(EXIT_NOT_OK if invalid else EXIT_OK)
+            print_(f"  ... and {len(invalid) - SHOWN_INVALID:,} more (--json lists them all)")
+    raise SystemExit(exit_code)
