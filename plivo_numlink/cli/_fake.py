@@ -117,9 +117,7 @@ _DEMO_AREA_CODES = (212, 312, 415, 512, 617, 646, 702, 718, 805, 917)
 DEMO_INVALID = ("555-0100", "+1 (123) 555-0199", "1-800-FLOWERS")
 DEMO_FAILURES = 3
 DEMO_CAMPAIGN = "CUOGHIN"
-DEMO_BATCH_SIZE = 25
-DEMO_RATE_LIMIT = 100.0
-DEMO_CONCURRENCY = 20
+DEMO_LIMITS: dict[str, Any] = {"concurrency": 20, "rate_limit": 100.0}
 
 
 @attrs.frozen
@@ -163,16 +161,9 @@ def demo_plan(count: int, seed: int) -> DemoPlan:
 @click.command("demo")
 @opt("--count", type=click.IntRange(10, 1_000_000), default=3000, text="Numbers to link.")
 @opt("--seed", type=int, default=1, text="Seed of numbers and faults.")
-@opt(
-    "--poll-interval",
-    type=click.FloatRange(min=0, min_open=True),
-    default=0.2,
-    text="Seconds between polls.",
-)
+@opt("--poll-interval", type=click.FloatRange(min=0, min_open=True), default=0.2, text="Seconds.")
 @output_options
-def demo_command(
-    count: int, seed: int, poll_interval: float, report_path: str | None, as_json: bool, **out: Any
-) -> None:
+def demo_command(count: int, seed: int, poll_interval: float, **out: Any) -> None:
     """Link a few thousand numbers on a fake Plivo server (no credentials, no network).
 
     A fake server on 127.0.0.1 misbehaves a little (503s, dropped connections, latency);
@@ -181,7 +172,7 @@ def demo_command(
     the planted ones.
     """
     plan = demo_plan(count, seed)
-    feedback = Feedback(out["progress"], quiet=out["quiet"] or as_json)
+    feedback = Feedback(out["progress"], quiet=out["quiet"] or out["as_json"])
     # Processing takes half a second, so one pass over the campaign usually confirms every
     # number (paging through 3,000 numbers 20 at a time takes a few seconds).
     fake = FakePlivo(
@@ -194,14 +185,7 @@ def demo_command(
         complete_after_polls=0,
         fail_numbers=plan.fail_numbers,
     )
-    job = Job(
-        "link",
-        DEMO_CAMPAIGN,
-        DEMO_BATCH_SIZE,
-        wait=True,
-        wait_timeout=60,
-        poll_interval=poll_interval,
-    )
+    job = Job("link", DEMO_CAMPAIGN, 25, wait=True, wait_timeout=60, poll_interval=poll_interval)
 
     async def work() -> tuple[pn.BulkReport, bool]:
         async with fake:
@@ -212,16 +196,13 @@ def demo_command(
                 f"The input: {len(plan.entries):,} entries in mixed formats, with "
                 f"{len(plan.invalid)} invalid ones and {plan.duplicates} repeat planted; the "
                 f"server will report {len(plan.fail_numbers)} numbers FAILED.\n"
-                f"Linking to campaign {DEMO_CAMPAIGN}, {DEMO_BATCH_SIZE} numbers per request, "
-                f"{DEMO_CONCURRENCY} requests at once at most, {DEMO_RATE_LIMIT:g} per second.",
+                f"Linking to campaign {DEMO_CAMPAIGN}, {job.batch_size} numbers per request, "
+                f"{DEMO_LIMITS['concurrency']} requests at once at most, "
+                f"{DEMO_LIMITS['rate_limit']:g} per second.",
                 markup=True,
             )
             session = pn.NumLinkSession(
-                fake.auth_id,
-                fake.auth_token,
-                base_url=fake.base_url,
-                concurrency=DEMO_CONCURRENCY,
-                rate_limit=DEMO_RATE_LIMIT,
+                fake.auth_id, fake.auth_token, base_url=fake.base_url, **DEMO_LIMITS
             )
             return await link_or_unlink(session, job, pn.NumberInput(plan.entries), feedback)
 
@@ -229,59 +210,47 @@ def demo_command(
         report, interrupted = run(work())
     finally:
         feedback.close()
-    if report_path is not None:
-        write_report(report, report_path)
-    if as_json:
+    if out["report_path"] is not None:
+        write_report(report, out["report_path"])
+    if out["as_json"]:
         click.echo(report.to_json())
     else:
         render_summary(report, stdout_console())
     if interrupted:
         click.echo("interrupted", err=True)
         raise SystemExit(EXIT_INTERRUPTED)
-    raise SystemExit(_explain_demo(report, plan, fake, feedback, report_path))
-
-
-def _explain_demo(
-    report: pn.BulkReport,
-    plan: DemoPlan,
-    fake: FakePlivo,
-    feedback: Feedback,
-    report_path: str | None,
-) -> int:
     planted = set(plan.invalid) | set(plan.fail_numbers)
     not_ok = {outcome.number for outcome in report.failed}
-    statuses = fake.count_by_status
-    faults = sum(count for status, count in statuses.items() if status and status >= 500)
     expected = not_ok == planted and report.stopped_reason is None
     if not feedback.quiet:
-        console = stdout_console()
-        console.print()
+        statuses = fake.count_by_status
+        faults = sum(count for status, count in statuses.items() if status and status >= 500)
+        print_ = stdout_console().print
+        print_()
         if expected:
-            console.print(
+            print_(
                 f"[green]As planned[/]: the {len(not_ok)} numbers not ok are the "
                 f"{len(plan.invalid)} invalid entries (never sent) and the "
                 f"{len(plan.fail_numbers)} numbers the fake server was told to fail. "
                 "Every other number is linked and confirmed COMPLETED."
             )
-        console.print(
+        print_(
             f"The server answered {plural(faults, 'request')} with a 5xx and dropped "
             f"{plural(statuses.get(None, 0), 'connection')}; the client retried them. "
             f"{plural(plan.duplicates, 'repeated number')} was sent once."
         )
-        if report_path is not None:
-            console.print(f"Every number's outcome is in {report_path}.")
-        console.print(
+        if out["report_path"] is not None:
+            print_(f"Every number's outcome is in {out['report_path']}.")
+        print_(
             "Next: `plivo-numlink demo --report demo.csv` keeps every number's outcome; "
-            "`plivo-numlink fake-server` runs the fake for your own commands; "
-            "`plivo-numlink --help` lists the commands."
+            "`plivo-numlink fake-server` runs the fake for your own commands."
         )
-    if expected:
-        return EXIT_OK
-    unexpected, missing = sorted(not_ok - planted), sorted(planted - not_ok)
-    stopped = f", stopped: {report.stopped_reason}" if report.stopped_reason else ""
-    click.echo(
-        f"error: the demo did not end as planned: unexpected failures {unexpected[:5]}, "
-        f"planted failures not seen {missing[:5]}{stopped}",
-        err=True,
-    )
-    return EXIT_NOT_OK
+    if not expected:
+        unexpected, missing = sorted(not_ok - planted)[:5], sorted(planted - not_ok)[:5]
+        stopped = f", stopped: {report.stopped_reason}" if report.stopped_reason else ""
+        click.echo(
+            f"error: the demo did not end as planned: unexpected failures {unexpected}, "
+            f"planted failures not seen {missing}{stopped}",
+            err=True,
+        )
+    raise SystemExit(EXIT_OK if expected else EXIT_NOT_OK)
