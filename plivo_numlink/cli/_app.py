@@ -8,9 +8,7 @@ import click
 
 import plivo_numlink as pn
 
-from ._bulk import link_command, sync_command, unlink_command, wait_command
-from ._fake import demo_command, fake_server_command
-from ._read import list_command, status_command
+from . import _bulk, _fake, _read
 from ._runner import EXIT_INTERRUPTED
 
 
@@ -25,6 +23,10 @@ class _Group(click.Group):
 
 @click.group(
     cls=_Group,
+    commands=[
+        *(_bulk.link_command, _bulk.unlink_command, _bulk.sync_command, _bulk.wait_command),
+        *(_read.list_command, _read.status_command, _fake.fake_server_command, _fake.demo_command),
+    ],
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 @click.version_option(pn.__version__, prog_name="plivo-numlink")
@@ -37,16 +39,3 @@ def cli() -> None:
     Exit codes: 0 all ok, 1 some numbers not ok, 2 usage or configuration error,
     130 interrupted.
     """
-
-
-for _command in (
-    link_command,
-    unlink_command,
-    sync_command,
-    wait_command,
-    list_command,
-    status_command,
-    fake_server_command,
-    demo_command,
-):
-    cli.add_command(_command)

@@ -40,6 +40,10 @@ EPILOG = (
 )
 
 
+#: The options that become a Job's fields (where the command has them).
+_JOB_OPTIONS = ("batch_size", "wait", "wait_timeout", "poll_interval", "unlink_extra", "unlinked")
+
+
 @attrs.frozen
 class Job:
     """What a command was asked to do."""
@@ -48,7 +52,7 @@ class Job:
     campaign_id: str
     batch_size: int = 1
     callback: dict[str, str] = attrs.Factory(dict)
-    wait: bool = False
+    wait: bool = True
     wait_timeout: float = pn.defaults.WAIT_TIMEOUT
     poll_interval: float = pn.defaults.POLL_INTERVAL
     unlink_extra: bool = False
@@ -122,19 +126,10 @@ def wait_command(**opts: Any) -> None:
 def _run(action: str, opts: dict[str, Any]) -> NoReturn:
     campaign_id, numbers = split_campaign(opts.pop("campaign_id"), opts.pop("args"))
     url, method = opts.pop("callback_url", None), opts.pop("callback_method", None)
-    callback = {"url": url} if url is not None else {}
-    if method:
-        callback["method"] = method.upper()
+    callback = {"url": url, "method": method and method.upper()}
+    fields = {name: opts.pop(name) for name in _JOB_OPTIONS if name in opts}
     job = Job(
-        action,
-        campaign_id,
-        batch_size=opts.pop("batch_size", 1),
-        callback=callback,
-        wait=opts.pop("wait", True),
-        wait_timeout=opts.pop("wait_timeout"),
-        poll_interval=opts.pop("poll_interval"),
-        unlink_extra=opts.pop("unlink_extra", False),
-        unlinked=opts.pop("unlinked", False),
+        action, campaign_id, callback={k: v for k, v in callback.items() if v is not None}, **fields
     )
     feedback = Feedback(opts.pop("progress"), quiet=opts.pop("quiet"))
     as_json, report_path = opts.pop("as_json"), opts.pop("report_path")

@@ -185,7 +185,7 @@ def demo_command(count: int, seed: int, poll_interval: float, **out: Any) -> Non
         complete_after_polls=0,
         fail_numbers=plan.fail_numbers,
     )
-    job = Job("link", DEMO_CAMPAIGN, 25, wait=True, wait_timeout=60, poll_interval=poll_interval)
+    job = Job("link", DEMO_CAMPAIGN, 25, wait_timeout=60, poll_interval=poll_interval)
 
     async def work() -> tuple[pn.BulkReport, bool]:
         async with fake:
