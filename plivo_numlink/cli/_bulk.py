@@ -32,6 +32,7 @@ from ._options import (
 from ._output import CAMPAIGN_PATH, NUMBER_PATH, Feedback, finish, plural, request, show_plan
 from ._runner import INTERRUPTED_REASON, interruptible, run, run_to_end
 
+_WAITED_FOR = (pn.OutcomeKind.ACCEPTED, pn.OutcomeKind.ALREADY)
 EPILOG = (
     "Numbers: as arguments, or -f FILE (one per line, or CSV: --column picks the column; a "
     "first row of plain text with no number in it is a header), or -f - for stdin. Blank lines "
@@ -178,11 +179,9 @@ async def link_or_unlink(
     async with session:
         settings: dict[str, Any] = {**job.callback, "on_outcome": feedback.advance}
         if job.action == "link":
-            bulk = session.iter_link(
-                job.campaign_id, entries, batch_size=job.batch_size, **settings
-            )
-        else:
-            bulk = session.iter_unlink(job.campaign_id, entries, **settings)
+            settings["batch_size"] = job.batch_size
+        start = session.iter_link if job.action == "link" else session.iter_unlink
+        bulk = start(job.campaign_id, entries, **settings)
         verb = "linking" if job.action == "link" else "unlinking"
         feedback.start_job(f"{verb} ({job.campaign_id})", source.estimate_total())
         interrupted = False
@@ -199,17 +198,13 @@ async def link_or_unlink(
             bulk.stop(INTERRUPTED_REASON)
         report = bulk.report()
         if job.wait and not interrupted and report.stopped_reason is None:
-            waiting = sum(
-                o.kind in (pn.OutcomeKind.ACCEPTED, pn.OutcomeKind.ALREADY) for o in report
-            )
-            count = plural(waiting, "number")
+            count = plural(sum(o.kind in _WAITED_FOR for o in report), "number")
             feedback.start_phase(f"waiting for Plivo to finish processing {count} ({job.polling})")
+            wait = session.wait_for_report(
+                report, timeout=job.wait_timeout, poll_interval=job.poll_interval
+            )
             try:
-                interrupted, waited = await interruptible(
-                    session.wait_for_report(
-                        report, timeout=job.wait_timeout, poll_interval=job.poll_interval
-                    )
-                )
+                interrupted, waited = await interruptible(wait)
             finally:
                 feedback.finish_phase()
             report = waited or report
@@ -261,20 +256,14 @@ def _dry_run(job: Job, source: pn.NumberInput, *, as_json: bool) -> NoReturn:
     link_why = "link the numbers missing or FAILED (at most this many)" if sync else "link"
     polls = f"poll every {job.poll_interval:g} s for up to {job.wait_timeout:g} s"
     batches = math.ceil(valid / job.batch_size)
+    post = request("POST", campaign, batches, link_why, numbers=valid, batch_size=job.batch_size)
+    extra_why = "unlink each linked number not in the input"
     steps = [
         (sync, request("GET", campaign, None, "read the campaign")),
-        (
-            job.action in ("link", "sync"),
-            request("POST", campaign, batches, link_why, numbers=valid, batch_size=job.batch_size),
-        ),
+        (job.action in ("link", "sync"), post),
         (job.action == "unlink", request("DELETE", number, valid, "unlink", numbers=valid)),
-        (
-            job.unlink_extra,
-            request("DELETE", number, None, "unlink each linked number not in the input"),
-        ),
+        (job.unlink_extra, request("DELETE", number, None, extra_why)),
         (job.wait, request("GET", f"{campaign} or {number}", None, polls)),
     ]
-    requests = [step for wanted, step in steps if wanted]
-    show_plan(
-        job.action, job.campaign_id, requests, as_json, checked=checked, callback=job.callback
-    )
+    plan = [step for wanted, step in steps if wanted]
+    show_plan(job.action, job.campaign_id, plan, as_json, checked=checked, callback=job.callback)

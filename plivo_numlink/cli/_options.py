@@ -73,6 +73,7 @@ def _read_token(ctx: click.Context, param: click.Parameter, value: str | None) -
 
 
 _METHOD = click.Choice(["GET", "POST"], case_sensitive=False)
+INT_1 = click.IntRange(min=1)
 
 connection_options = options(
     opt("--auth-id", envvar="PLIVO_AUTH_ID", show_envvar=True, metavar="ID"),
@@ -92,12 +93,7 @@ connection_options = options(
         metavar="URL",
         text="API origin (e.g. a fake-server's URL).",
     ),
-    opt(
-        "--concurrency",
-        type=click.IntRange(min=1),
-        default=pn.defaults.CONCURRENCY,
-        text="At most.",
-    ),
+    opt("--concurrency", type=INT_1, default=pn.defaults.CONCURRENCY, text="Requests in flight."),
     opt(
         "--rate-limit",
         default=str(pn.defaults.RATE_LIMIT),
@@ -126,30 +122,27 @@ callback_options = options(
     opt("--callback-url", metavar="URL", text="Status callback URL sent with requests."),
     opt("--callback-method", type=_METHOD, metavar="GET|POST", text="Its HTTP method."),
 )
+_SECONDS = click.FloatRange(min=0, min_open=True)
 poll_interval_option = opt(
     "--poll-interval",
-    type=click.FloatRange(min=0, min_open=True),
+    type=_SECONDS,
     default=pn.defaults.POLL_INTERVAL,
     metavar="S",
-    text="Seconds between polls while waiting.",
+    text="Seconds.",
 )
 
 
 def wait_timeout_option(*names: str) -> Decorator:
-    return opt(
-        *names,
-        "wait_timeout",
-        type=click.FloatRange(min=0),
-        default=pn.defaults.WAIT_TIMEOUT,
-        metavar="S",
-        text="Stop waiting after S seconds (numbers still processing: pending).",
-    )
+    text = "Stop waiting after S seconds (numbers still processing: pending)."
+    default = pn.defaults.WAIT_TIMEOUT
+    range_ = click.FloatRange(min=0)
+    return opt(*names, "wait_timeout", type=range_, default=default, metavar="S", text=text)
 
 
 #: Common options that some subcommands accept only so that one set of options works with
 #: every subcommand (e.g. in a script's shared variable).
 _NO_EFFECT_SETTINGS: dict[str, dict[str, Any]] = {
-    "--batch-size": {"type": click.IntRange(min=1), "metavar": "INTEGER"},
+    "--batch-size": {"type": INT_1, "metavar": "INTEGER"},
     "--callback-url": {"metavar": "URL"},
     "--callback-method": {"type": _METHOD, "metavar": "GET|POST"},
     "--wait": {"is_flag": True},
@@ -234,10 +227,8 @@ def number_input(
         raise CliError(re.sub(r"^column\b", "--column", str(exc))) from None
     with contextlib.closing(source):
         if feedback is not None and source.header is not None:
-            column = source.column_label
-            feedback.note(
-                f"{source.name}: first row taken as a header; numbers from column {column}"
-            )
+            where = f"{source.name}: first row taken as a header; numbers from column"
+            feedback.note(f"{where} {source.column_label}")
         if feedback is not None and path == "-" and sys.stdin.isatty():
             feedback.note("reading numbers from the terminal; end with Ctrl-D")
         yield source

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import re
 import signal
+import sys
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from typing import IO, Any, TypeVar
@@ -127,15 +128,13 @@ async def interruptible(
     try:
         return await task
     except asyncio.CancelledError:
-        if interrupted:
-            return True, None
         current = asyncio.current_task()
-        uncancel = getattr(current, "uncancel", None)
-        cancelling = getattr(current, "cancelling", None)
-        if uncancel is not None and cancelling is not None and cancelling():
-            # Python 3.11+ without our handler: asyncio.run cancels the main task on Ctrl-C.
-            uncancel()  # pragma: no cover - only where add_signal_handler is unavailable
-            return True, None  # pragma: no cover
-        raise
+        # Python 3.11+ without our handler: asyncio.run cancels the main task on Ctrl-C.
+        if not interrupted and sys.version_info >= (3, 11) and current and current.cancelling():
+            current.uncancel()  # pragma: no cover - only where add_signal_handler is unavailable
+            interrupted = True  # pragma: no cover
+        if not interrupted:
+            raise
+        return True, None
     finally:
         restore()
