@@ -137,16 +137,10 @@ def demo_plan(count: int, seed: int) -> DemoPlan:
     valid: list[str] = []
     seen: set[str] = set()
     while len(valid) < count - len(DEMO_INVALID):
-        area = rng.choice(_DEMO_AREA_CODES)
-        exchange, line = rng.randrange(200, 1000), rng.randrange(10000)
-        digits = f"{area}{exchange}{line:04d}"
-        if digits not in seen:
-            seen.add(digits)
-            styles = (
-                f"1{digits}",
-                f"+1 ({area}) {exchange}-{line:04d}",
-                f"{area}-{exchange}-{line:04d}",
-            )
+        a, x, n = rng.choice(_DEMO_AREA_CODES), rng.randrange(200, 1000), rng.randrange(10000)
+        if f"{a}{x}{n:04d}" not in seen:
+            seen.add(f"{a}{x}{n:04d}")
+            styles = (f"1{a}{x}{n:04d}", f"+1 ({a}) {x}-{n:04d}", f"{a}-{x}-{n:04d}")
             valid.append(styles[rng.randrange(3)])
     fail = tuple(pn.normalize_number(n) for n in rng.sample(valid, DEMO_FAILURES))
     entries = list(valid)

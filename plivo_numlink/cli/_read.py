@@ -18,9 +18,9 @@ from ._options import (
     connect,
     connection_options,
     dry_run_option,
-    input_options,
     no_effect,
     number_input,
+    numbers_command,
     output_options,
     split_campaign,
 )
@@ -126,16 +126,13 @@ def _status_text(outcome: pn.NumberOutcome) -> str | None:
     return outcome.status.value if outcome.status is not None else None
 
 
-@click.command("status", epilog="Numbers: as arguments, or -f FILE, or -f - for stdin.")
-@click.argument("args", nargs=-1, metavar="[CAMPAIGN] [NUMBER]...")
-@campaign_option
-@input_options
-@connection_options
-@no_effect("status", "one number per request", "--batch-size")
-@no_effect("status", "it only reads", "--callback-url", "--callback-method")
-@no_effect("status", "it reads each status once; see the wait command", "--wait")
-@dry_run_option("Check the numbers and show the requests")
-@output_options
+@numbers_command(
+    "status",
+    "Numbers: as arguments, or -f FILE, or -f - for stdin.",
+    no_effect("status", "one number per request", "--batch-size"),
+    no_effect("status", "it only reads", "--callback-url", "--callback-method"),
+    no_effect("status", "it reads each status once; see the wait command", "--wait"),
+)
 def status_command(**opts: Any) -> None:
     """Show each number's status in a campaign.
 
