@@ -147,7 +147,7 @@ class NumberInput:
         self._lines: Iterator[_RawLine] = iter(())
         self._first: list[str] = []
         self._iterator: Iterator[str] | None = None
-        self._opened = False
+        self._opened = self._closed = False
 
     @property
     def column_label(self) -> str:
@@ -183,7 +183,9 @@ class NumberInput:
         return self
 
     def close(self) -> None:
-        """Close the file, if this input opened it."""
+        """Stop reading: the entries end here (a job stopped on a terminal's input must not
+        wait for more of it). Closes the file, if this input opened it."""
+        self._closed = True
         if self._owns_stream and self._stream is not None:
             self._stream.close()
 
@@ -207,6 +209,8 @@ class NumberInput:
         yield from self._first
         for line in self._lines:
             parts = self._split(line)
+            if self._closed:
+                return
             if parts is not None:
                 yield parts if isinstance(parts, str) else self._cell(line, parts)
 

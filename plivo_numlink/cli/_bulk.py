@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Iterator
 from typing import Any, NoReturn
 
 import attrs
@@ -153,16 +152,6 @@ def _run(action: str, opts: dict[str, Any]) -> NoReturn:
     finish(report, feedback, as_json=as_json, report_path=report_path, interrupted=interrupted)
 
 
-def _read_until(source: pn.NumberInput, stopped: list[bool]) -> Iterator[str]:
-    """``source``'s entries until ``stopped``: a terminal is not read after Ctrl-C."""
-    entries = iter(source)
-    while not stopped:
-        try:
-            yield next(entries)
-        except StopIteration:
-            return
-
-
 async def _drain(bulk: pn.BulkRun) -> None:
     async with bulk:
         async for _ in bulk:
@@ -173,15 +162,12 @@ async def link_or_unlink(
     session: pn.NumLinkSession, job: Job, source: pn.NumberInput, feedback: Feedback
 ) -> tuple[pn.BulkReport, bool]:
     """link or unlink, with a progress bar; then, with --wait, the wait for the report."""
-    stopped: list[bool] = []
-    terminal = source.name == "stdin" and sys.stdin.isatty()
-    entries = _read_until(source, stopped) if terminal else source
     async with session:
         settings: dict[str, Any] = {**job.callback, "on_outcome": feedback.advance}
         if job.action == "link":
             settings["batch_size"] = job.batch_size
         start = session.iter_link if job.action == "link" else session.iter_unlink
-        bulk = start(job.campaign_id, entries, **settings)
+        bulk = start(job.campaign_id, source, **settings)
         verb = "linking" if job.action == "link" else "unlinking"
         feedback.start_job(f"{verb} ({job.campaign_id})", source.estimate_total())
         interrupted = False
@@ -192,8 +178,8 @@ async def link_or_unlink(
         finally:
             feedback.finish_job()
         if interrupted:
-            stopped.append(True)
-            if terminal:
+            if source.name == "stdin" and sys.stdin.isatty():
+                source.close()
                 feedback.note("the rest of the terminal input is not read")
             bulk.stop(INTERRUPTED_REASON)
         report = bulk.report()

@@ -92,16 +92,11 @@ class Feedback:
         self._label, self._total, self.done, self.ok, self._next_step = label, total, 0, 0, 1
         self._started = self._last = time.monotonic()
         if self.mode == "bar":
-            self._live = bar.Progress(
-                bar.SpinnerColumn(),
-                bar.TextColumn("[bold]{task.description}"),
-                bar.BarColumn(),
-                bar.MofNCompleteColumn(),
-                bar.TextColumn("[green]{task.fields[ok]:,} ok[/] [red]{task.fields[bad]:,} not ok"),
-                bar.TextColumn("{task.fields[rate]}"),
-                bar.TimeElapsedColumn(),
-                console=self.console,
-            )
+            counts = "[green]{task.fields[ok]:,} ok[/] [red]{task.fields[bad]:,} not ok"
+            columns = [bar.SpinnerColumn(), bar.TextColumn("[bold]{task.description}")]
+            columns += [bar.BarColumn(), bar.MofNCompleteColumn(), bar.TextColumn(counts)]
+            columns += [bar.TextColumn("{task.fields[rate]}"), bar.TimeElapsedColumn()]
+            self._live = bar.Progress(*columns, console=self.console)
             self._task = self._live.add_task(label, total=total, ok=0, bad=0, rate="")
             self._live.start()
 
@@ -109,17 +104,16 @@ class Feedback:
         """Count one outcome (the bulk job's ``on_outcome`` hook)."""
         self.done += 1
         self.ok += outcome.ok
-        now, total = time.monotonic(), self._total
-        if self.mode == "bar" and now - self._last >= 0.1:
-            self._push(now, total)
+        now, total = time.monotonic(), self._total or 0
         # Steps only once the job has run a while: a quick job needs no progress lines.
+        step = (
+            now - self._started >= 1.0
+            and self.done * PROGRESS_LINE_STEPS >= self._next_step * total
+        )
+        if self.mode == "bar" and now - self._last >= 0.1:
+            self._push(now, self._total)
         elif self.mode == "lines" and (
-            now - self._last >= PROGRESS_LINE_SECONDS
-            or (
-                bool(total)
-                and now - self._started >= 1.0
-                and self.done * PROGRESS_LINE_STEPS >= self._next_step * (total or 1)
-            )
+            now - self._last >= PROGRESS_LINE_SECONDS or (total and step)
         ):
             self._line(now)
 
@@ -137,10 +131,8 @@ class Feedback:
         self._last = now
         if self._live is not None and self._task is not None:
             total = None if total is None else max(total, self.done)
-            fields: dict[str, Any] = {"ok": self.ok, "bad": self.done - self.ok}
-            self._live.update(
-                self._task, completed=self.done, total=total, rate=self._rate(now), **fields
-            )
+            fields: dict[str, Any] = {"ok": self.ok, "bad": self.done - self.ok, "total": total}
+            self._live.update(self._task, completed=self.done, rate=self._rate(now), **fields)
 
     def _line(self, now: float) -> None:
         self._last = now
