@@ -1,10 +1,8 @@
 """The ``plivo-numlink`` command line (also ``python -m plivo_numlink``): the ``cli`` extra.
 
-The command line needs click and rich, which ``pip install 'plivo-numlink[cli]'`` adds;
-the library alone never imports them. This module imports neither either: :func:`main`
-loads the click-based command line when it runs, and without the extra says how to get it.
-Exit codes: 0 all ok, 1 some numbers not ok, 2 usage or configuration error, 130
-interrupted.
+It needs click and rich (``pip install 'plivo-numlink[cli]'``), which the library never
+imports; nor does this module: :func:`main` loads the command line when it runs, and
+without the extra says how to install it.
 """
 
 from __future__ import annotations

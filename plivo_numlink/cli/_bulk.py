@@ -1,9 +1,6 @@
-"""The commands that change a campaign or wait on it: ``link``, ``unlink``, ``sync``, ``wait``.
-
-Each is a thin layer over one of the library's bulk calls, which validate and deduplicate the
-input as it is read. Ctrl-C stops a link or unlink job with :meth:`~plivo_numlink.BulkRun.stop`,
-whose report still accounts for every input line.
-"""
+"""``link``, ``unlink``, ``sync`` and ``wait``: thin layers over the library's bulk calls,
+which validate and deduplicate the input as they read it. Ctrl-C stops a link or unlink job
+with BulkRun.stop, whose report still accounts for every input line."""
 
 from __future__ import annotations
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import signal
-from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -20,27 +20,18 @@ from ._output import Feedback, plural, render_summary, stdout_console, write_rep
 from ._runner import EXIT_INTERRUPTED, EXIT_NOT_OK, EXIT_OK, CliError, interruptible, run
 
 
-def _latency(ctx: click.Context, param: click.Parameter, value: str) -> Any:
-    try:
-        seconds = [float(part) for part in value.split(",")]
-    except ValueError:
-        seconds = [-1.0]
-    if len(seconds) > 2 or not all(0 <= s < math.inf for s in seconds) or seconds[0] > seconds[-1]:
-        raise click.BadParameter(f"{value!r} is not seconds >= 0, or LOW,HIGH")
-    return seconds[0] if len(seconds) == 1 else tuple(seconds)
-
-
-def _error_rates(ctx: click.Context, param: click.Parameter, values: Sequence[str]) -> Any:
-    rates: dict[int, float] = {}
-    for value in values:
-        status, _, share = value.partition("=")
-        try:
-            rates[int(status)] = float(share)
-        except ValueError:
-            rates[0] = 0.0
-        if not all(400 <= key <= 599 and 0 <= rate <= 1 for key, rate in rates.items()):
-            raise click.BadParameter(f"{value!r} is not STATUS=P (status 400-599, share 0-1)")
-    return rates
+def _numbers(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """``S`` or ``LOW,HIGH`` seconds, or ``STATUS=P`` entries; FakePlivo checks the rest."""
+    with contextlib.suppress(ValueError):
+        if param.name == "latency":
+            seconds = tuple(float(part) for part in value.split(","))
+            if len(seconds) <= 2 and all(map(math.isfinite, seconds)):
+                return seconds[0] if len(seconds) == 1 else seconds
+        else:
+            rates = {int(s): float(p) for s, _, p in (entry.partition("=") for entry in value)}
+            if all(400 <= status <= 599 for status in rates):
+                return rates
+    raise click.BadParameter(f"{value!r} is not {param.metavar}")
 
 
 @click.command("fake-server")
@@ -48,13 +39,13 @@ def _error_rates(ctx: click.Context, param: click.Parameter, values: Sequence[st
     opt("--host", default="127.0.0.1", text="Address to listen on."),
     opt("--port", type=click.IntRange(0, 65535), default=0, text="0: a free port (printed)."),
     opt("--seed", type=int, default=0, text="Seed of the faults."),
-    opt("--latency", default="0", metavar="S|LOW,HIGH", callback=_latency, text="Per request."),
+    opt("--latency", default="0", metavar="S|LOW,HIGH", callback=_numbers, text="Per request."),
     opt(
         "--error-rate",
         "error_rates",
         multiple=True,
         metavar="STATUS=P",
-        callback=_error_rates,
+        callback=_numbers,
         text="Answer a share P of requests with STATUS, e.g. 503=0.05 (repeatable).",
     ),
     opt("--drop-rate", type=click.FloatRange(0, 1), default=0.0, text="Connections dropped."),
@@ -235,10 +226,7 @@ def demo_command(count: int, seed: int, poll_interval: float, **out: Any) -> Non
         )
         if out["report_path"] is not None:
             print_(f"Every number's outcome is in {out['report_path']}.")
-        print_(
-            "Next: `plivo-numlink demo --report demo.csv` keeps every number's outcome; "
-            "`plivo-numlink fake-server` runs the fake for your own commands."
-        )
+        print_("Next: `plivo-numlink fake-server` runs the fake for your own commands.")
     if not expected:
         unexpected, missing = sorted(not_ok - planted)[:5], sorted(planted - not_ok)[:5]
         stopped = f", stopped: {report.stopped_reason}" if report.stopped_reason else ""

@@ -1,9 +1,5 @@
-"""Options shared by the subcommands, and what they turn into.
-
-The connection options become a :class:`~plivo_numlink.NumLinkSession` (which validates
-them), the campaign and number arguments a campaign id and an opened
-:class:`~plivo_numlink.NumberInput`.
-"""
+"""Options shared by the subcommands, and what they become: a NumLinkSession (which
+validates them), a campaign id and an opened NumberInput."""
 
 from __future__ import annotations
 

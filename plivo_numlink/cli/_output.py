@@ -1,9 +1,5 @@
-"""What the commands print and write: progress and notes on stderr, results on stdout, reports.
-
-stdout carries results only (the summary table, or JSON with ``--json``); progress, notes and
-errors go to stderr, so ``plivo-numlink link ... --json > out.json`` gives clean JSON while
-the progress bar still shows.
-"""
+"""What the commands print and write. stdout carries results only (a table, or JSON with
+``--json``); progress, notes and errors go to stderr; reports go to files."""
 
 from __future__ import annotations
 

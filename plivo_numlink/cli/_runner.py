@@ -1,8 +1,5 @@
-"""Running a command: library errors as one-line messages and exit codes, Ctrl-C as a clean stop.
-
-SIGINT is routed to a task cancellation, so requests in flight are abandoned cleanly and the
-HTTP session is closed; the command then still writes its report (exit 130).
-"""
+"""Running a command: library errors as one-line messages and exit codes, Ctrl-C as a clean
+stop (a task cancellation: requests in flight are abandoned and the HTTP session closed)."""
 
 from __future__ import annotations
 
