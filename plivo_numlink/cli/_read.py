@@ -41,16 +41,16 @@ _STYLE: dict[pn.LinkStatus | None, str] = {
     pn.LinkStatus.COMPLETED: "green",
     pn.LinkStatus.PROCESSING: "yellow",
     pn.LinkStatus.FAILED: "red",
+    pn.LinkStatus.UNKNOWN: "",
 }
 
 
 def _listing(campaign: pn.CampaignNumbers) -> dict[str, Any]:
     """``list --json``'s document (a status this library does not know as Plivo wrote it)."""
+    unknown = pn.LinkStatus.UNKNOWN
     numbers = [
-        {"number": entry.number, "status": entry.status.value}
-        if entry.status is not pn.LinkStatus.UNKNOWN or not entry.raw_status
-        else {"number": entry.number, "status": entry.raw_status}
-        for entry in campaign.phone_numbers
+        {"number": e.number, "status": (e.status is unknown and e.raw_status) or e.status.value}
+        for e in campaign.phone_numbers
     ]
     return {
         "campaign_id": campaign.campaign_id,
@@ -163,26 +163,18 @@ def status_command(**opts: Any) -> None:
     report = run_to_end(work())
     if report_path is not None:
         write_report(report, report_path, feedback)
+    rows = [(o, _status_text(o)) for o in report]
     if as_json:
         data = [
-            {
-                "number": o.number,
-                "status": _status_text(o),
-                "ok": o.ok,
-                "error": None if o.status else o.error,
-            }
-            for o in report
+            {"number": o.number, "status": text, "ok": o.ok, "error": None if text else o.error}
+            for o, text in rows
         ]
         click.echo(json.dumps(data, indent=2))
     else:
         console = stdout_console()
         console.print(Text(f"campaign {campaign_id}", "bold"))
         table = Table("number", "status")
-        for o in report:
-            text = _status_text(o)
-            cell = (
-                Text(o.error or "", "red") if text is None else Text(text, _STYLE.get(o.status, ""))
-            )
-            table.add_row(o.number, cell)
+        for o, text in rows:
+            table.add_row(o.number, Text(text or o.error or "", _STYLE.get(o.status, "red")))
         console.print(table)
     raise SystemExit(EXIT_OK if report.ok else EXIT_NOT_OK)
