@@ -9,11 +9,11 @@ import sys
 from typing import Any, NoReturn
 
 import attrs
-import click
 
 import plivo_numlink as pn
 
 from ._options import (
+    INT_1,
     callback_options,
     connect,
     no_effect,
@@ -60,12 +60,7 @@ class Job:
         return f"polling every {self.poll_interval:g} s, for up to {self.wait_timeout:g} s"
 
 
-_BATCH_SIZE = opt(
-    "--batch-size",
-    type=click.IntRange(min=1),
-    default=pn.defaults.BATCH_SIZE,
-    text="Numbers per link request.",
-)
+_BATCH = opt("--batch-size", type=INT_1, default=pn.defaults.BATCH_SIZE, text="Per request.")
 _WAIT = options(
     opt("--wait", is_flag=True, text="Then poll until Plivo has processed them."),
     wait_timeout_option("--wait-timeout"),
@@ -73,7 +68,7 @@ _WAIT = options(
 )
 
 
-@numbers_command("link", EPILOG, _BATCH_SIZE, callback_options, _WAIT)
+@numbers_command("link", EPILOG, _BATCH, callback_options, _WAIT)
 def link_command(**opts: Any) -> None:
     """Link numbers to a campaign, in batches, with retries and pacing."""
     _run("link", opts)
@@ -94,7 +89,7 @@ def unlink_command(**opts: Any) -> None:
 @numbers_command(
     "sync",
     EPILOG,
-    _BATCH_SIZE,
+    _BATCH,
     opt("--unlink-extra", is_flag=True, text="Also unlink the numbers not in the input."),
     callback_options,
     _WAIT,

@@ -178,10 +178,8 @@ def split_campaign(campaign_id: str | None, args: Sequence[str]) -> tuple[str, l
         if not rest:
             raise click.UsageError("no campaign: give it as the first argument or with --campaign")
         campaign_id = rest.pop(0)
-    try:
+    with user_errors():
         return pn.validate_campaign_id(campaign_id), rest
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
 
 
 def connect(opts: dict[str, Any]) -> pn.NumLinkSession:
@@ -191,14 +189,9 @@ def connect(opts: dict[str, Any]) -> pn.NumLinkSession:
         raise CliError("no auth id: pass --auth-id or set PLIVO_AUTH_ID")
     if not auth_token:
         raise CliError("no auth token: set PLIVO_AUTH_TOKEN (or pass --auth-token -, to type it)")
+    settings = {name: opts.pop(name) for name in ("base_url", "concurrency", "rate_limit")}
     with user_errors():
-        return pn.NumLinkSession(
-            auth_id,
-            auth_token,
-            base_url=opts.pop("base_url"),
-            concurrency=opts.pop("concurrency"),
-            rate_limit=opts.pop("rate_limit"),
-        )
+        return pn.NumLinkSession(auth_id, auth_token, **settings)
 
 
 @contextlib.contextmanager

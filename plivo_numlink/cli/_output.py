@@ -55,12 +55,9 @@ def plural(count: int, word: str) -> str:
 
 
 class Feedback:
-    """What a command tells the user on stderr while it works.
-
-    ``mode``: ``bar`` (a live rich progress bar), ``lines`` (a plain line every few seconds
-    and every tenth of the job, for logs), ``none``; ``auto`` picks ``bar`` when stderr is a
-    terminal, else ``lines``.
-    """
+    """What a command tells the user on stderr while it works, as ``mode`` says: ``bar`` (live),
+    ``lines`` (every few seconds and tenth of the job, for logs), ``none``, or ``auto``: a bar
+    on a terminal, else lines."""
 
     def __init__(self, mode: str = "auto", *, quiet: bool = False) -> None:
         mode = "none" if quiet else mode
@@ -240,11 +237,9 @@ def finish(
     if stopped is not None:
         # 401/403 and an unknown campaign stop a job at once: configuration errors (exit 2).
         codes = {o.status_code for o in report.outcomes if o.status_code in (401, 403, 404)}
-        hint = ""
-        if codes & {401, 403}:
-            hint = f"; {_runner.CREDENTIALS_HINT}"
-        elif 404 in codes and "campaign" in stopped.lower():
-            hint = f"; {_runner.CAMPAIGN_HINT}"
+        campaign = 404 in codes and "campaign" in stopped.lower()
+        hint = _runner.CREDENTIALS_HINT if codes & {401, 403} else _runner.CAMPAIGN_HINT
+        hint = f"; {hint}" if codes & {401, 403} or campaign else ""
         click.echo(f"error: the job stopped: {stopped}{hint}", err=True)
         raise SystemExit(_runner.EXIT_USAGE if hint else _runner.EXIT_NOT_OK)
     raise SystemExit(_runner.EXIT_OK if report.ok else _runner.EXIT_NOT_OK)

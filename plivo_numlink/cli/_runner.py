@@ -8,7 +8,6 @@ import contextlib
 import re
 import signal
 import sys
-import threading
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from typing import IO, Any, TypeVar
 
@@ -78,19 +77,14 @@ def run_to_end(work: Coroutine[Any, Any, T], message: str = "interrupted") -> T:
 
 
 def _route_signals(signals: Sequence[int], callback: Callable[[], None]) -> Callable[[], None]:
-    """Route ``signals`` to ``callback`` in the running loop; return the undo function.
-
-    Where that is not possible (not the main thread, Windows), Ctrl-C raises
-    KeyboardInterrupt as usual, and :func:`interruptible` catches it.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
+    """Route ``signals`` to ``callback`` in the running loop; return the undo function. (Where
+    that is not possible, Ctrl-C raises KeyboardInterrupt, which interruptible catches.)"""
     loop = asyncio.get_running_loop()
     previous = {signum: signal.getsignal(signum) for signum in signals}
     try:
         for signum in signals:
             loop.add_signal_handler(signum, callback)
-    except (NotImplementedError, RuntimeError, ValueError):  # pragma: no cover - Windows
+    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or Windows
         return lambda: None
 
     def restore() -> None:
