@@ -60,7 +60,7 @@ class Job:
         return f"polling every {self.poll_interval:g} s, for up to {self.wait_timeout:g} s"
 
 
-_BATCH = opt("--batch-size", type=INT_1, default=pn.defaults.BATCH_SIZE, text="Per request.")
+_BATCH = opt("--batch-size", type=INT_1, default=pn.defaults.BATCH_SIZE, text="Numbers per link.")
 _WAIT = options(
     opt("--wait", is_flag=True, text="Then poll until Plivo has processed them."),
     wait_timeout_option("--wait-timeout"),

@@ -59,7 +59,7 @@ def _numbers(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
         text="Answer a share P of requests with STATUS, e.g. 503=0.05 (repeatable).",
     ),
     opt("--drop-rate", type=click.FloatRange(0, 1), default=0.0, text="Connections dropped."),
-    opt("--rate-limit", type=click.IntRange(min=1), metavar="N", text="429 past N per s."),
+    opt("--rate-limit", type=click.IntRange(min=1), metavar="N", text="429 past N requests/s."),
     opt("--campaign", "campaigns", multiple=True, metavar="ID", text="(repeatable; CUOGHIN)"),
     opt("--fail-number", "fail_numbers", multiple=True, text="Linking ends FAILED (repeatable)."),
     opt("--complete-after", type=click.FloatRange(min=0), default=0.0, text="PROCESSING for S s."),

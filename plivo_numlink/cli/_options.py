@@ -89,7 +89,7 @@ connection_options = options(
         metavar="URL",
         text="API origin (e.g. a fake-server's URL).",
     ),
-    opt("--concurrency", type=INT_1, default=pn.defaults.CONCURRENCY, text="Requests in flight."),
+    opt("--concurrency", type=INT_1, default=pn.defaults.CONCURRENCY, text="Most at once."),
     opt(
         "--rate-limit",
         default=str(pn.defaults.RATE_LIMIT),
@@ -124,7 +124,7 @@ poll_interval_option = opt(
     type=_SECONDS,
     default=pn.defaults.POLL_INTERVAL,
     metavar="S",
-    text="Seconds.",
+    text="Seconds between polls.",
 )
 
 

@@ -131,3 +131,13 @@ def test_check_reads_everything_and_sends_nothing() -> None:
 
 def test_it_is_exported() -> None:
     assert "NumberInput" in pn.__all__
+
+
+def test_close_ends_the_entries_of_a_stream_it_does_not_own() -> None:
+    stream = io.BytesIO(b"2125550001\n2125550002\n2125550003\n")
+    source = NumberInput(file=stream)
+    entries = iter(source)
+    assert next(entries) == "2125550001"
+    source.close()
+    assert list(entries) == []
+    assert not stream.closed
