@@ -11,13 +11,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from cli_helpers import (
+
+from plivo_numlink.testing import FakePlivo
+
+from .cli_helpers import (
     AUTH_ID,
     TOKEN,
     FakeFactory,
 )
-
-from plivo_numlink.testing import FakePlivo
 
 
 @pytest.fixture

@@ -17,7 +17,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from cli_helpers import (
+
+from plivo_numlink import NumLinkSession
+from plivo_numlink.cli import _output as cli_output
+from plivo_numlink.testing import FakePlivo
+
+from .cli_helpers import (
     CAMPAIGN,
     ROOT,
     TOKEN,
@@ -29,10 +34,6 @@ from cli_helpers import (
     run,
     write,
 )
-
-from plivo_numlink import NumLinkSession
-from plivo_numlink.cli import _output as cli_output
-from plivo_numlink.testing import FakePlivo
 
 T = TypeVar("T")
 

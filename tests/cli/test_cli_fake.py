@@ -19,14 +19,15 @@ from typing import Any, TypeVar
 
 import attrs
 import pytest
-from cli_helpers import (
+
+from plivo_numlink.cli import _fake as cli_fake
+from plivo_numlink.testing import FakePlivo, basic_auth_header
+
+from .cli_helpers import (
     ROOT,
     one_error_line,
     run,
 )
-
-from plivo_numlink.cli import _fake as cli_fake
-from plivo_numlink.testing import FakePlivo, basic_auth_header
 
 T = TypeVar("T")
 

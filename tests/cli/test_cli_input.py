@@ -10,7 +10,9 @@ import csv
 from pathlib import Path
 from typing import TypeVar
 
-from cli_helpers import (
+from plivo_numlink.testing import FakePlivo
+
+from .cli_helpers import (
     CAMPAIGN,
     kinds,
     numbers,
@@ -19,8 +21,6 @@ from cli_helpers import (
     run,
     write,
 )
-
-from plivo_numlink.testing import FakePlivo
 
 T = TypeVar("T")
 

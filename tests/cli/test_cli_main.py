@@ -12,18 +12,19 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from cli_helpers import (
-    CAMPAIGN,
-    ROOT,
-    run,
-    write,
-)
 from click.testing import CliRunner
 
 import plivo_numlink.cli
 from plivo_numlink import __version__
 from plivo_numlink.cli import cli
 from plivo_numlink.cli import main as cli_main
+
+from .cli_helpers import (
+    CAMPAIGN,
+    ROOT,
+    run,
+    write,
+)
 
 T = TypeVar("T")
 

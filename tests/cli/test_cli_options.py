@@ -11,7 +11,10 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from cli_helpers import (
+
+from plivo_numlink.testing import FakePlivo
+
+from .cli_helpers import (
     AUTH_ID,
     CAMPAIGN,
     TOKEN,
@@ -20,8 +23,6 @@ from cli_helpers import (
     run,
     write,
 )
-
-from plivo_numlink.testing import FakePlivo
 
 T = TypeVar("T")
 

@@ -13,17 +13,18 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from cli_helpers import (
+
+from plivo_numlink import BulkReport, LinkStatus, NumberOutcome, OutcomeKind
+from plivo_numlink.cli import _output as cli_output
+from plivo_numlink.testing import FakePlivo
+
+from .cli_helpers import (
     CAMPAIGN,
     kinds,
     numbers,
     read_json_report,
     run,
 )
-
-from plivo_numlink import BulkReport, LinkStatus, NumberOutcome, OutcomeKind
-from plivo_numlink.cli import _output as cli_output
-from plivo_numlink.testing import FakePlivo
 
 T = TypeVar("T")
 

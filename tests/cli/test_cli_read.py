@@ -14,7 +14,10 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from cli_helpers import (
+
+from plivo_numlink.testing import FakePlivo
+
+from .cli_helpers import (
     CAMPAIGN,
     kinds,
     numbers,
@@ -23,8 +26,6 @@ from cli_helpers import (
     run,
     write,
 )
-
-from plivo_numlink.testing import FakePlivo
 
 T = TypeVar("T")
 
