@@ -21,6 +21,7 @@ from rich.text import Text
 import plivo_numlink as pn
 
 from . import _runner
+from ._runner import shown
 
 #: Plain progress lines (when stderr is not a terminal): at most this many seconds apart...
 PROGRESS_LINE_SECONDS = 5.0
@@ -78,7 +79,7 @@ class Feedback:
         """A line of information on stderr, unless quiet."""
         if not self.quiet:
             console = self._live.console if self._live is not None else self.console
-            console.print(text, markup=markup, emoji=False)
+            console.print(text if markup else shown(text), markup=markup, emoji=False)
 
     def start_job(self, label: str, total: int | None) -> None:
         """A job with per-number outcomes (counted by :meth:`advance`) begins."""
@@ -155,13 +156,12 @@ class Feedback:
     close = finish_job
 
 
-def render_summary(report: pn.BulkReport, console: Console, *, title: str | None = None) -> None:
+def render_summary(report: pn.BulkReport, console: Console) -> None:
     """The counts by outcome kind, then the first failures with their errors."""
     total, failed = len(report), report.failed
     counts = Counter(outcome.kind for outcome in report)
-    console.print(
-        Text(title or f"{report.action} {report.campaign_id}: {plural(total, 'number')}", "bold")
-    )
+    action = report.action.replace("wait_unlinked", "wait --unlinked")
+    console.print(Text(f"{action} {report.campaign_id}: {plural(total, 'number')}", "bold"))
     table = Table("outcome", Column("count", justify="right"), "meaning")
     for kind in (kind for kind in pn.OutcomeKind if counts[kind]):
         mark = "[green]ok[/]" if kind.ok else "[red]not ok[/]"
@@ -170,23 +170,22 @@ def render_summary(report: pn.BulkReport, console: Console, *, title: str | None
         table.add_row("-", "0", "no numbers in the input")
     console.print(table)
     if failed:
-        shown = failed[:SHOWN_FAILURES]
-        more = f" (first {len(shown)} of {len(failed):,})" if len(failed) > len(shown) else ""
+        first = failed[:SHOWN_FAILURES]
+        more = f" (first {len(first)} of {len(failed):,})" if len(failed) > len(first) else ""
         console.print(Text(f"not ok{more}", "bold"))
         failures = Table("number", "outcome", "error")
-        for outcome in shown:
-            failures.add_row(Text(outcome.number), outcome.kind.value, Text(outcome.error or ""))
+        for outcome in first:
+            error = Text(shown(outcome.error or ""))
+            failures.add_row(Text(shown(outcome.number)), outcome.kind.value, error)
         console.print(failures)
-    requests = plural(report.requests, "request")
-    line = (
-        f"{total - len(failed):,} ok, {len(failed):,} not ok; {requests} in {report.elapsed:.1f} s"
-    )
+    line = f"{total - len(failed):,} ok, {len(failed):,} not ok; "
+    line += f"{plural(report.requests, 'request')} in {report.elapsed:.1f} s"
     if report.duplicates:
         repeated = "repeated entry" if report.duplicates == 1 else "repeated entries"
         line += f"; {report.duplicates:,} {repeated} skipped"
     console.print(line)
     if report.stopped_reason:
-        console.print(Text.assemble(("stopped: ", "red"), report.stopped_reason))
+        console.print(Text.assemble(("stopped: ", "red"), shown(report.stopped_reason)))
 
 
 def write_file(path: str, write: Callable[[IO[str]], None]) -> None:
@@ -199,9 +198,8 @@ def write_file(path: str, write: Callable[[IO[str]], None]) -> None:
     except OSError as exc:
         with contextlib.suppress(OSError):
             os.unlink(partial)
-        raise _runner.CliError(
-            f"cannot write the report to {path}: {exc.strerror or exc}"
-        ) from None
+        message = f"cannot write the report to {path}: {exc.strerror or exc}"
+        raise _runner.CliError(message) from None
 
 
 def write_report(report: pn.BulkReport, path: str, feedback: Feedback | None = None) -> None:
@@ -218,7 +216,6 @@ def finish(
     as_json: bool,
     report_path: str | None,
     interrupted: bool = False,
-    title: str | None = None,
 ) -> NoReturn:
     """Print and write the report, then exit with the code it calls for."""
     if report_path is not None:
@@ -227,7 +224,7 @@ def finish(
         report.write_json(sys.stdout)
         feedback.note(report.summary())
     else:
-        render_summary(report, stdout_console(), title=title)
+        render_summary(report, stdout_console())
         if report.failed and report_path is None and not interrupted:
             feedback.note("every number's outcome: add --report out.csv (or .json)")
     if interrupted:
@@ -240,7 +237,7 @@ def finish(
         campaign = 404 in codes and "campaign" in stopped.lower()
         hint = _runner.CREDENTIALS_HINT if codes & {401, 403} else _runner.CAMPAIGN_HINT
         hint = f"; {hint}" if codes & {401, 403} or campaign else ""
-        click.echo(f"error: the job stopped: {stopped}{hint}", err=True)
+        click.echo(f"error: the job stopped: {shown(stopped)}{hint}", err=True)
         raise SystemExit(_runner.EXIT_USAGE if hint else _runner.EXIT_NOT_OK)
     raise SystemExit(_runner.EXIT_OK if report.ok else _runner.EXIT_NOT_OK)
 
@@ -293,7 +290,7 @@ def show_plan(
     if invalid:
         print_(f"invalid numbers (never sent): {len(invalid):,}")
         for entry in invalid[:SHOWN_INVALID]:
-            print_(f"  {entry['number']}: {entry['error']}", markup=False)
+            print_(f"  {shown(entry['number'])}: {shown(entry['error'])}", markup=False)
         if len(invalid) > SHOWN_INVALID:
             print_(f"  ... and {len(invalid) - SHOWN_INVALID:,} more (--json lists them all)")
     raise SystemExit(exit_code)

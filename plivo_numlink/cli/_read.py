@@ -35,7 +35,7 @@ from ._output import (
     write_file,
     write_report,
 )
-from ._runner import EXIT_NOT_OK, EXIT_OK, CliError, run_to_end
+from ._runner import EXIT_NOT_OK, EXIT_OK, CliError, run_to_end, shown
 
 _STYLE: dict[pn.LinkStatus | None, str] = {
     pn.LinkStatus.COMPLETED: "green",
@@ -111,11 +111,12 @@ def list_command(**opts: Any) -> None:
     console.print(Text(f"campaign {campaign.campaign_id}{alias}: {count}", "bold"))
     table = Table("number", "status")
     for entry, row in zip(campaign.phone_numbers, data["phone_numbers"], strict=True):
-        table.add_row(Text(entry.number), Text(row["status"], _STYLE.get(entry.status, "")))
+        status = Text(shown(row["status"]), _STYLE.get(entry.status, ""))
+        table.add_row(Text(shown(entry.number)), status)
     console.print(table)
-    counts = Counter(row["status"] for row in data["phone_numbers"])
+    counts = sorted(Counter(shown(row["status"]) for row in data["phone_numbers"]).items())
     if counts:
-        console.print(", ".join(f"{count:,} {status}" for status, count in sorted(counts.items())))
+        console.print(", ".join(f"{count:,} {status}" for status, count in counts), markup=False)
     raise SystemExit(EXIT_OK)
 
 
@@ -175,6 +176,9 @@ def status_command(**opts: Any) -> None:
         console.print(Text(f"campaign {campaign_id}", "bold"))
         table = Table("number", "status")
         for o, text in rows:
-            table.add_row(o.number, Text(text or o.error or "", _STYLE.get(o.status, "red")))
+            table.add_row(
+                Text(shown(o.number)),
+                Text(shown(text or o.error or ""), _STYLE.get(o.status, "red")),
+            )
         console.print(table)
     raise SystemExit(EXIT_OK if report.ok else EXIT_NOT_OK)

@@ -26,6 +26,11 @@ CREDENTIALS_HINT = "check PLIVO_AUTH_ID and PLIVO_AUTH_TOKEN"
 CAMPAIGN_HINT = "check the campaign id"
 
 
+def shown(text: str) -> str:
+    """``text`` with control characters escaped (``\\x1b``): data must not drive the terminal."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
 class CliError(click.ClickException):
     """An error the user can fix: printed as one ``error: ...`` line, no traceback."""
 
@@ -35,7 +40,7 @@ class CliError(click.ClickException):
         super().__init__(" ".join(message.split()))
 
     def show(self, file: IO[Any] | None = None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True)
+        click.echo(f"error: {shown(self.format_message())}", err=True)
 
 
 class CliFailure(CliError):

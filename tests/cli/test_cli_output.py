@@ -24,6 +24,7 @@ from .cli_helpers import (
     numbers,
     read_json_report,
     run,
+    write,
 )
 
 T = TypeVar("T")
@@ -136,3 +137,42 @@ def test_progress_bar_shows_the_wait_phase(fake: FakePlivo) -> None:
     )
     assert result.exit_code == 0
     assert "waiting for Plivo to finish processing 1 number" in result.stderr
+
+
+# -------------------------------------------------------------------------------------------
+# Data printed to the terminal cannot drive it: control characters are shown escaped
+
+
+def _no_control_characters(text: str) -> None:
+    assert "\x1b" not in text
+    assert "\x07" not in text
+
+
+def test_control_characters_in_input_lines_are_printed_escaped(
+    fake: FakePlivo, tmp_path: Path
+) -> None:
+    path = write(tmp_path, "n.txt", b"\x1b[2J2125550009\n\x1b]0;pwned\x07\n2125550001\n")
+    result = run(fake, "link", CAMPAIGN, "-f", path)
+    assert result.exit_code == 1
+    _no_control_characters(result.stdout)
+    assert "\\x1b[2J2125550009" in result.stdout
+
+
+def test_control_characters_from_the_server_are_printed_escaped(fake: FakePlivo) -> None:
+    fake.set_status(CAMPAIGN, "12125550001", "\x1b]0;pwned\x07DONE")
+    listed = run(fake, "list", CAMPAIGN)
+    assert listed.exit_code == 0
+    _no_control_characters(listed.stdout)
+    assert "\\x1b]0;pwned\\x07DONE" in listed.stdout
+    fake.enqueue_fault(400, 1, body='{"error": "bad \x1b[2J request"}')
+    failed = run(fake, "list", CAMPAIGN)
+    assert failed.exit_code == 1
+    _no_control_characters(failed.stderr)
+    assert "\\x1b[2J" in failed.stderr
+
+
+def test_wait_unlinked_titles_its_table_with_the_option(fake: FakePlivo) -> None:
+    result = run(fake, "wait", CAMPAIGN, "2125550001", "--unlinked", "--timeout", "1")
+    assert result.exit_code == 0, result.output
+    assert f"wait --unlinked {CAMPAIGN}: 1 number" in result.stdout
+    assert "wait_unlinked" not in result.stdout
