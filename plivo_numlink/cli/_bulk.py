@@ -117,12 +117,10 @@ def wait_command(**opts: Any) -> None:
 
 def _run(action: str, opts: dict[str, Any]) -> NoReturn:
     campaign_id, numbers = split_campaign(opts.pop("campaign_id"), opts.pop("args"))
-    url, method = opts.pop("callback_url", None), opts.pop("callback_method", None)
-    callback = {"url": url, "method": method and method.upper()}
     fields = {name: opts.pop(name) for name in _JOB_OPTIONS if name in opts}
-    job = Job(
-        action, campaign_id, callback={k: v for k, v in callback.items() if v is not None}, **fields
-    )
+    given = {key: opts.pop(f"callback_{key}", None) for key in ("url", "method")}
+    callback = {k: v.upper() if k == "method" else v for k, v in given.items() if v is not None}
+    job = Job(action, campaign_id, callback=callback, **fields)
     feedback = Feedback(opts.pop("progress"), quiet=opts.pop("quiet"))
     as_json, report_path = opts.pop("as_json"), opts.pop("report_path")
     path, column = opts.pop("path"), opts.pop("column")

@@ -41,15 +41,11 @@ def options(*decorators: Decorator) -> Decorator:
 
 def _rate_limit(ctx: click.Context, param: click.Parameter, value: str) -> float | None:
     text = value.strip().lower()
-    if text in ("none", "off", "no"):
-        return None
-    try:
-        rate = float(text)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not requests per second (or 'none')") from None
-    if not math.isfinite(rate) or rate < 0:
-        raise click.BadParameter(f"{value!r} must be >= 0 (0 or 'none' turns pacing off)")
-    return rate or None
+    with contextlib.suppress(ValueError):
+        rate = 0.0 if text in ("none", "off", "no") else float(text)
+        if math.isfinite(rate) and rate >= 0:
+            return rate or None
+    raise click.BadParameter(f"{value!r} is not requests per second >= 0 (0 or 'none': no pacing)")
 
 
 def _report_path(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -203,15 +199,12 @@ def number_input(
         raise click.UsageError("give numbers as arguments or with -f, not both")
     if not numbers and path is None:
         raise click.UsageError("no numbers: give them as arguments, or -f FILE (-f - is stdin)")
-    if path is None and column is not None:
-        raise CliError("--column applies to numbers read with -f only")
     stream = sys.stdin.buffer if path == "-" else path
     name = "stdin" if path == "-" else path or "the arguments"
-    source = pn.NumberInput(numbers, file=stream, column=column, name=name)
     try:
-        source.open()
+        source = pn.NumberInput(numbers, file=stream, column=column, name=name).open()
     except OSError as exc:
-        raise CliError(f"cannot read {source.name}: {exc.strerror or exc}") from None
+        raise CliError(f"cannot read {name}: {exc.strerror or exc}") from None
     except ValueError as exc:
         raise CliError(re.sub(r"^column\b", "--column", str(exc))) from None
     with contextlib.closing(source):

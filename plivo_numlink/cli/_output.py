@@ -71,6 +71,7 @@ class Feedback:
         self._label = ""
         self._total: int | None = None
         self._started = self._last = 0.0
+        self._lined = -1  # the count at the last progress line (-1: none yet)
         #: The live display (a job's bar or a phase's spinner) and the bar's task.
         self._live: bar.Progress | None = None
         self._task: bar.TaskID | None = None
@@ -93,6 +94,8 @@ class Feedback:
             self._live = bar.Progress(*columns, console=self.console)
             self._task = self._live.add_task(label, total=total, ok=0, bad=0, rate="")
             self._live.start()
+        elif self.mode == "lines" and (total or 0) >= 1000:  # a long job: say that it started
+            self._line(self._started)
 
     def advance(self, outcome: pn.NumberOutcome) -> None:
         """Count one outcome (the bulk job's ``on_outcome`` hook)."""
@@ -112,6 +115,9 @@ class Feedback:
             self._line(now)
 
     def finish_job(self) -> None:
+        if self.mode == "lines" and self._lined not in (-1, self.done):  # and where it ended
+            self._total = self.done
+            self._line(time.monotonic())
         if self._task is not None:
             self._push(time.monotonic(), self.done)
             self._task = None
@@ -129,7 +135,7 @@ class Feedback:
             self._live.update(self._task, completed=self.done, rate=self._rate(now), **fields)
 
     def _line(self, now: float) -> None:
-        self._last = now
+        self._last, self._lined = now, self.done
         where = f"{self.done:,} numbers"
         if self._total:
             share = min(100, self.done * 100 // self._total)

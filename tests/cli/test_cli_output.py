@@ -176,3 +176,31 @@ def test_wait_unlinked_titles_its_table_with_the_option(fake: FakePlivo) -> None
     assert result.exit_code == 0, result.output
     assert f"wait --unlinked {CAMPAIGN}: 1 number" in result.stdout
     assert "wait_unlinked" not in result.stdout
+
+
+def test_progress_lines_of_a_long_job_show_its_start_and_its_end(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 1,001 entries (one a repeat) give 1,000 outcomes over 3 s: the steps alone would stop
+    # at 90%, and a job this long should also say that it started.
+    now = [100.0]
+    monkeypatch.setattr(cli_output.time, "monotonic", lambda: now[0])
+    feedback = cli_output.Feedback("lines")
+    feedback.start_job("linking (C)", 1001)
+    for _ in range(1000):
+        now[0] += 0.003
+        feedback.advance(NumberOutcome("12125550001", OutcomeKind.ACCEPTED))
+    feedback.finish_job()
+    feedback.close()
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("linking (C): 0 of ~1,001 numbers (0%)")
+    assert lines[-1].startswith("linking (C): 1,000 of ~1,000 numbers (100%), 1,000 ok")
+    assert sum("(100%)" in line for line in lines) == 1
+
+
+def test_a_short_job_prints_no_progress_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    feedback = cli_output.Feedback("lines")
+    feedback.start_job("linking (C)", 3)
+    feedback.advance(NumberOutcome("12125550001", OutcomeKind.ACCEPTED))
+    feedback.finish_job()
+    assert capsys.readouterr().err == ""
