@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from conftest import LoopThread  # the shared fixture's type
 
+import signal
 from collections.abc import Iterator
 from typing import Any
 
@@ -45,3 +46,12 @@ def start_fake(loop_thread: LoopThread) -> Iterator[FakeFactory]:
 @pytest.fixture
 def fake(start_fake: FakeFactory) -> FakePlivo:
     return start_fake()
+
+
+@pytest.fixture
+def default_sigint() -> Iterator[None]:
+    """Python's own SIGINT handler for the test, even when the suite runs with SIGINT ignored
+    (as a background job does); the previous handler afterwards."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)

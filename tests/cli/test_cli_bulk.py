@@ -246,6 +246,7 @@ def test_sigint_stops_a_running_job_cleanly(start_fake: FakeFactory, tmp_path: P
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.usefixtures("default_sigint")
 def test_a_real_sigint_cancels_the_job_and_writes_the_report(
     fake: FakePlivo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
