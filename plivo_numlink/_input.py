@@ -203,14 +203,18 @@ class NumberInput:
         return self._iterator
 
     def _entries(self) -> Iterator[str]:
-        if self._file is None:
-            yield from self._numbers
-            return
+        entries = iter(self._numbers) if self._file is None else self._read_entries()
+        # Checked before each read: once closed, not one more line is read.
+        while not self._closed:
+            try:
+                yield next(entries)
+            except StopIteration:
+                return
+
+    def _read_entries(self) -> Iterator[str]:
         yield from self._first
         for line in self._lines:
             parts = self._split(line)
-            if self._closed:
-                return
             if parts is not None:
                 yield parts if isinstance(parts, str) else self._cell(line, parts)
 

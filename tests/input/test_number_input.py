@@ -141,3 +141,16 @@ def test_close_ends_the_entries_of_a_stream_it_does_not_own() -> None:
     source.close()
     assert list(entries) == []
     assert not stream.closed
+
+
+def test_close_ends_the_entries_of_a_list_and_of_an_owned_file(tmp_path: Path) -> None:
+    listed = NumberInput(["2125550001", "2125550002"])
+    entries = iter(listed)
+    assert next(entries) == "2125550001"
+    listed.close()
+    assert list(entries) == []
+    path = file_with(tmp_path, b"2125550001\n2125550002\n")
+    with NumberInput(file=path) as from_file:
+        entries = iter(from_file)
+        assert next(entries) == "2125550001"
+    assert list(entries) == []
