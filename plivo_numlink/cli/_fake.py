@@ -6,26 +6,20 @@ import contextlib
 import math
 import random
 import signal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import click
 
 import plivo_numlink as pn
 
-from ..testing import FakePlivo, serve
 from ._bulk import Job, link_or_unlink
 from ._options import opt, options, output_options
 from ._output import Feedback, plural, render_summary, stdout_console, write_report
-from ._runner import (
-    EXIT_INTERRUPTED,
-    EXIT_NOT_OK,
-    EXIT_OK,
-    CliError,
-    interruptible,
-    run,
-    user_errors,
-)
+from ._runner import EXIT_INTERRUPTED, EXIT_NOT_OK, EXIT_OK, CliError, interruptible, run
+
+if TYPE_CHECKING:
+    from ..testing import FakePlivo
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -71,8 +65,12 @@ def fake_server_command(host: str, port: int, error_rates: Any, **settings: Any)
     It keeps its state in memory, answers like Plivo and can misbehave on request (latency,
     5xx, dropped connections, 429). Its credentials are public test values, not secrets.
     """
-    with user_errors():
+    from ..testing import serve  # the fake server, only for the commands that run one
+
+    try:
         campaigns = [pn.validate_campaign_id(campaign) for campaign in settings["campaigns"]]
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
     settings.update(campaigns=campaigns or ["CUOGHIN"], error_rates=error_rates)
     served: list[FakePlivo] = []
 
@@ -172,6 +170,8 @@ def demo_command(count: int, seed: int, poll_interval: float, **out: Any) -> Non
     waits for processing, and explains the result. Exit 0 when the only numbers not ok are
     the planted ones.
     """
+    from ..testing import FakePlivo
+
     plan = demo_plan(count, seed)
     feedback = Feedback(out["progress"], quiet=out["quiet"] or out["as_json"])
     fake = FakePlivo(seed=seed, fail_numbers=plan.fail_numbers, **DEMO_FAKE)
