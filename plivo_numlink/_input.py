@@ -168,19 +168,29 @@ class NumberInput:
         else:
             self._stream = self._file
         self._lines = _read_lines(self._stream)
+        chosen = False
         for line in self._lines:
             parts = self._split(line)
             if parts is None:
                 continue
-            self._choose_column(parts if isinstance(parts, list) else None)
-            if isinstance(parts, str):
-                self._first.append(parts)
-            elif self.header is None:
-                self._first.append(self._cell(line, parts))
+            if not chosen:
+                chosen = True
+                self._choose_column(parts if isinstance(parts, list) else None)
+                if self.header is not None:
+                    continue  # the first entry, if any, is on a later line
+            self._first.append(parts if isinstance(parts, str) else self._cell(line, parts))
             break
-        else:
+        if not chosen:
             self._choose_column(None)
         return self
+
+    @property
+    def empty(self) -> bool:
+        """Whether the opened input holds no entry at all: an empty list, or a file of
+        nothing but blank lines, comments and a header (an empty export, most likely)."""
+        if self._file is None:
+            return isinstance(self._numbers, list | tuple) and not self._numbers
+        return self._opened and not self._first
 
     def close(self) -> None:
         """Stop reading: the entries end here (a job stopped on a terminal's input must not

@@ -123,13 +123,12 @@ def _run(action: str, opts: dict[str, Any]) -> NoReturn:
     job = Job(action, campaign_id, callback=callback, **fields)
     feedback = Feedback(opts.pop("progress"), quiet=opts.pop("quiet"))
     as_json, report_path = opts.pop("as_json"), opts.pop("report_path")
-    path, column = opts.pop("path"), opts.pop("column")
     if opts.pop("dry_run"):
-        with number_input(numbers, path, column) as source:
+        with number_input(numbers, opts) as source:
             _dry_run(job, source, as_json=as_json)
     session = connect(opts)
     interrupted = False
-    with number_input(numbers, path, column, feedback) as source:
+    with number_input(numbers, opts, feedback) as source:
         try:
             if action in ("link", "unlink"):
                 report, interrupted = run(link_or_unlink(session, job, source, feedback))
@@ -138,7 +137,7 @@ def _run(action: str, opts: dict[str, Any]) -> NoReturn:
                 message = "interrupted" + (again if action == "sync" else "")
                 report = run_to_end(_one_call(session, job, source, feedback), message)
         finally:
-            feedback.close()
+            feedback.finish_job()
     finish(report, feedback, as_json=as_json, report_path=report_path, interrupted=interrupted)
 
 

@@ -195,7 +195,7 @@ def demo_command(count: int, seed: int, poll_interval: float, **out: Any) -> Non
     try:
         report, interrupted = run(work())
     finally:
-        feedback.close()
+        feedback.finish_job()
     if out["report_path"] is not None:
         write_report(report, out["report_path"])
     if out["as_json"]:

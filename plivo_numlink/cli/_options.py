@@ -162,6 +162,7 @@ def numbers_command(name: str, epilog: str, *decorators: Decorator) -> Decorator
         input_options,
         connection_options,
         *decorators,
+        opt("--allow-empty", is_flag=True, text="An input without numbers is not an error."),
         dry_run_option("Check the input and show the requests"),
         output_options,
     )
@@ -192,9 +193,10 @@ def connect(opts: dict[str, Any]) -> pn.NumLinkSession:
 
 @contextlib.contextmanager
 def number_input(
-    numbers: list[str], path: str | None, column: str | None, feedback: Feedback | None = None
+    numbers: list[str], opts: dict[str, Any], feedback: Feedback | None = None
 ) -> Iterator[pn.NumberInput]:
     """The numbers, from the arguments, ``-f PATH`` or ``-f -`` (stdin), opened."""
+    path, column = opts["path"], opts["column"]
     if numbers and path is not None:
         raise click.UsageError("give numbers as arguments or with -f, not both")
     if not numbers and path is None:
@@ -207,6 +209,8 @@ def number_input(
         raise CliError(f"cannot read {name}: {exc.strerror or exc}") from None
     except ValueError as exc:
         raise CliError(re.sub(r"^column\b", "--column", str(exc))) from None
+    if source.empty and not opts["allow_empty"]:
+        raise CliError(f"no numbers in the input ({name}); --allow-empty accepts that")
     with contextlib.closing(source):
         if feedback is not None and source.header is not None:
             where = f"{source.name}: first row taken as a header; numbers from column"

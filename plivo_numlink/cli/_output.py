@@ -28,8 +28,7 @@ PROGRESS_LINE_SECONDS = 5.0
 #: ...and at every tenth of the job when its size is known.
 PROGRESS_LINE_STEPS = 10
 #: Failures listed under the summary table, and invalid entries under a dry run's plan.
-SHOWN_FAILURES = 10
-SHOWN_INVALID = 20
+SHOWN_FAILURES, SHOWN_INVALID = 10, 20
 #: The paths of ``--dry-run``'s plans (the auth id is not needed for a dry run).
 CAMPAIGN_PATH = "/v1/Account/{auth_id}/10dlc/Campaign/%s/Number/"
 NUMBER_PATH = CAMPAIGN_PATH + "{number}/"
@@ -158,8 +157,6 @@ class Feedback:
         if self._live is not None:
             self._live.stop()
             self._live = None
-
-    close = finish_job
 
 
 def render_summary(report: pn.BulkReport, console: Console) -> None:

@@ -145,7 +145,7 @@ def status_command(**opts: Any) -> None:
     campaign_id, numbers = split_campaign(opts.pop("campaign_id"), opts.pop("args"))
     as_json, report_path = opts.pop("as_json"), opts.pop("report_path")
     feedback = Feedback(opts.pop("progress"), quiet=opts.pop("quiet"))
-    with number_input(numbers, opts.pop("path"), opts.pop("column"), feedback) as source:
+    with number_input(numbers, opts, feedback) as source:
         checked = source.check("status")
     invalid = [o.error or o.number for o in checked if o.kind is pn.OutcomeKind.INVALID]
     if invalid:

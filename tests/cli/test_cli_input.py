@@ -10,6 +10,8 @@ import csv
 from pathlib import Path
 from typing import TypeVar
 
+import pytest
+
 from plivo_numlink.testing import FakePlivo
 
 from .cli_helpers import (
@@ -238,7 +240,7 @@ def test_a_carriage_return_in_an_entry_stays_inside_its_csv_row(
 
 def test_an_empty_file_is_nothing_to_do(fake: FakePlivo, tmp_path: Path) -> None:
     path = write(tmp_path, "n.txt", "# nothing yet\n\n")
-    result = run(fake, "link", CAMPAIGN, "-f", path)
+    result = run(fake, "link", CAMPAIGN, "-f", path, "--allow-empty")
     assert result.exit_code == 0
     assert "no numbers in the input" in result.stdout
     assert fake.requests == []
@@ -252,3 +254,40 @@ def test_a_very_long_first_line_is_reported_not_taken_for_a_header(
     result = run(fake, "link", CAMPAIGN, "-f", path, "--report", str(report))
     assert result.exit_code == 1
     assert list(kinds(read_json_report(report)).values()) == ["invalid", "accepted"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["link"],
+        ["unlink"],
+        ["sync", "--unlink-extra"],
+        ["wait", "--timeout", "0"],
+        ["status"],
+        ["link", "--dry-run"],
+    ],
+    ids=lambda args: " ".join(args),
+)
+@pytest.mark.parametrize(
+    "content", ["", "\n  \n", "# numbers to link\n", "phone\n", "\ufeffname,phone\n\n"], ids=repr
+)
+def test_an_input_without_numbers_is_a_usage_error_unless_allowed(
+    fake: FakePlivo, tmp_path: Path, args: list[str], content: str
+) -> None:
+    # An empty export must not look like a job done (nor make sync unlink everything).
+    fake.set_status(CAMPAIGN, "12125550001", "COMPLETED")
+    path = write(tmp_path, "n.csv", content)
+    result = run(fake, args[0], CAMPAIGN, "-f", path, *args[1:])
+    assert result.exit_code == 2
+    assert "no numbers in the input" in one_error_line(result)
+    assert "--allow-empty" in one_error_line(result)
+    assert fake.requests == []
+    allowed = run(fake, args[0], CAMPAIGN, "-f", path, *args[1:], "--allow-empty", "-q")
+    assert allowed.exit_code == 0, allowed.output
+
+
+def test_a_header_then_numbers_is_not_empty(fake: FakePlivo, tmp_path: Path) -> None:
+    path = write(tmp_path, "n.csv", "name,phone\n\nAnn,2125550001\n")
+    result = run(fake, "link", CAMPAIGN, "-f", path)
+    assert result.exit_code == 0, result.output
+    assert set(fake.numbers(CAMPAIGN)) == {"12125550001"}

@@ -191,7 +191,7 @@ def test_progress_lines_of_a_long_job_show_its_start_and_its_end(
         now[0] += 0.003
         feedback.advance(NumberOutcome("12125550001", OutcomeKind.ACCEPTED))
     feedback.finish_job()
-    feedback.close()
+    feedback.finish_job()  # again, as a command's cleanup does
     lines = capsys.readouterr().err.splitlines()
     assert lines[0].startswith("linking (C): 0 of ~1,001 numbers (0%)")
     assert lines[-1].startswith("linking (C): 1,000 of ~1,000 numbers (100%), 1,000 ok")

@@ -154,3 +154,27 @@ def test_close_ends_the_entries_of_a_list_and_of_an_owned_file(tmp_path: Path) -
         entries = iter(from_file)
         assert next(entries) == "2125550001"
     assert list(entries) == []
+
+
+@pytest.mark.parametrize(
+    ("content", "empty"),
+    [
+        (b"", True),
+        (b"\n  \n# just a comment\n", True),
+        (b"\xef\xbb\xbfname,phone\n\n", True),
+        (b"phone\n\n2125550001\n", False),
+        (b"12125557x77\n", False),
+    ],
+)
+def test_empty_says_whether_a_file_holds_no_entry(
+    tmp_path: Path, content: bytes, empty: bool
+) -> None:
+    with NumberInput(file=file_with(tmp_path, content)) as source:
+        assert source.empty is empty
+        assert (list(source) == []) is empty
+
+
+def test_empty_for_lists() -> None:
+    assert NumberInput([]).empty
+    assert not NumberInput(["2125550001"]).empty
+    assert not NumberInput(iter([])).empty  # unknown until read: not reported empty
