@@ -42,6 +42,7 @@ from ._errors import (
     SessionClosedError,
     TransportError,
 )
+from ._input import NumberInput
 from ._models import CampaignNumbers, LinkAck, LinkStatus, NumberStatus
 from ._numbers import normalize_number, validate_campaign_id
 from ._protocol import is_already_in_state  # noqa: F401
@@ -65,6 +66,7 @@ __all__ = [
     "LinkStatus",
     "NotFoundError",
     "NumLinkSession",
+    "NumberInput",
     "NumberOutcome",
     "NumberStatus",
     "OutcomeKind",

@@ -828,9 +828,12 @@ def test_cli_file_without_numbers_is_an_empty_ok_report(
             "-q",
             "--wait-timeout",
             "0",
+            "--allow-empty",
         )
         if command == "wait"
-        else run_cli(threaded_fake, command, CAMPAIGN, "-f", str(source), "--json", "-q")
+        else run_cli(
+            threaded_fake, command, CAMPAIGN, "-f", str(source), "--json", "-q", "--allow-empty"
+        )
     )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)

@@ -39,6 +39,7 @@ ADDITIONS = {
     "validate_campaign_id",
     "CampaignNotFoundError",
     "defaults",
+    "NumberInput",
 }
 
 #: Names that left __all__ in 0.2 (see CHANGELOG.md) but stay importable for 0.1 code.

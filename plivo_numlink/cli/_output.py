@@ -1,0 +1,299 @@
+"""What the commands print and write. stdout carries results only (a table, or JSON with
+``--json``); progress, notes and errors go to stderr; reports go to files."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import IO, Any, NoReturn
+
+import click
+import rich.progress as bar
+from rich.console import Console
+from rich.table import Column, Table
+from rich.text import Text
+
+import plivo_numlink as pn
+
+from . import _runner
+from ._runner import shown
+
+#: Plain progress lines (when stderr is not a terminal): at most this many seconds apart...
+PROGRESS_LINE_SECONDS = 5.0
+#: ...and at every tenth of the job when its size is known.
+PROGRESS_LINE_STEPS = 10
+#: Failures listed under the summary table, and invalid entries under a dry run's plan.
+SHOWN_FAILURES, SHOWN_INVALID = 10, 20
+#: The paths of ``--dry-run``'s plans (the auth id is not needed for a dry run).
+CAMPAIGN_PATH = "/v1/Account/{auth_id}/10dlc/Campaign/%s/Number/"
+NUMBER_PATH = CAMPAIGN_PATH + "{number}/"
+
+KIND_MEANINGS = {
+    pn.OutcomeKind.ACCEPTED: "accepted by Plivo; processing goes on at Plivo",
+    pn.OutcomeKind.ALREADY: "already in the desired state; nothing to do",
+    pn.OutcomeKind.COMPLETED: "done, and confirmed by Plivo",
+    pn.OutcomeKind.REMOTE_FAILED: "Plivo processed the request and reports FAILED",
+    pn.OutcomeKind.PENDING: "still processing when the wait ended",
+    pn.OutcomeKind.REJECTED: "refused by Plivo (4xx)",
+    pn.OutcomeKind.ERROR: "no usable answer after retries",
+    pn.OutcomeKind.INVALID: "not a valid US number; never sent",
+    pn.OutcomeKind.NOT_ATTEMPTED: "never sent: the job stopped first",
+}
+
+
+def stdout_console() -> Console:
+    return Console(highlight=False, soft_wrap=True)
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count:,} {word}" + ("" if count == 1 else "s")
+
+
+class Feedback:
+    """What a command tells the user on stderr while it works, as ``mode`` says: ``bar`` (live),
+    ``lines`` (every few seconds and tenth of the job, for logs), ``none``, or ``auto``: a bar
+    on a terminal, else lines."""
+
+    def __init__(self, mode: str = "auto", *, quiet: bool = False) -> None:
+        mode = "none" if quiet else mode
+        force = True if mode == "bar" else None
+        self.console = Console(stderr=True, highlight=False, soft_wrap=True, force_terminal=force)
+        if mode == "auto":
+            mode = "bar" if self.console.is_terminal else "lines"
+        self.mode, self.quiet = mode, mode == "none"
+        self.done = self.ok = self._next_step = 0
+        self._label = ""
+        self._total: int | None = None
+        self._started = self._last = 0.0
+        self._lined = -1  # the count at the last progress line (-1: none yet)
+        #: The live display (a job's bar or a phase's spinner) and the bar's task.
+        self._live: bar.Progress | None = None
+        self._task: bar.TaskID | None = None
+
+    def note(self, text: str, *, markup: bool = False) -> None:
+        """A line of information on stderr, unless quiet."""
+        if not self.quiet:
+            console = self._live.console if self._live is not None else self.console
+            console.print(text if markup else shown(text), markup=markup, emoji=False)
+
+    def start_job(self, label: str, total: int | None) -> None:
+        """A job with per-number outcomes (counted by :meth:`advance`) begins."""
+        self._label, self._total, self.done, self.ok, self._next_step = label, total, 0, 0, 1
+        self._started = self._last = time.monotonic()
+        if self.mode == "bar":
+            counts = "[green]{task.fields[ok]:,} ok[/] [red]{task.fields[bad]:,} not ok"
+            columns = [bar.SpinnerColumn(), bar.TextColumn("[bold]{task.description}")]
+            columns += [bar.BarColumn(), bar.MofNCompleteColumn(), bar.TextColumn(counts)]
+            columns += [bar.TextColumn("{task.fields[rate]}"), bar.TimeElapsedColumn()]
+            self._live = bar.Progress(*columns, console=self.console)
+            self._task = self._live.add_task(label, total=total, ok=0, bad=0, rate="")
+            self._live.start()
+        elif self.mode == "lines" and (total or 0) >= 1000:  # a long job: say that it started
+            self._line(self._started)
+
+    def advance(self, outcome: pn.NumberOutcome) -> None:
+        """Count one outcome (the bulk job's ``on_outcome`` hook)."""
+        self.done += 1
+        self.ok += outcome.ok
+        now, total = time.monotonic(), self._total or 0
+        # Steps only once the job has run a while: a quick job needs no progress lines.
+        step = (
+            now - self._started >= 1.0
+            and self.done * PROGRESS_LINE_STEPS >= self._next_step * total
+        )
+        if self.mode == "bar" and now - self._last >= 0.1:
+            self._push(now, self._total)
+        elif self.mode == "lines" and (
+            now - self._last >= PROGRESS_LINE_SECONDS or (total and step)
+        ):
+            self._line(now)
+
+    def finish_job(self) -> None:
+        if self.mode == "lines" and self._lined not in (-1, self.done):  # and where it ended
+            self._total = self.done
+            self._line(time.monotonic())
+        if self._task is not None:
+            self._push(time.monotonic(), self.done)
+            self._task = None
+        self.finish_phase()
+
+    def _rate(self, now: float) -> str:
+        elapsed = now - self._started
+        return f"{self.done / elapsed:,.0f}/s" if elapsed > 0.05 else ""
+
+    def _push(self, now: float, total: int | None) -> None:
+        self._last = now
+        if self._live is not None and self._task is not None:
+            total = None if total is None else max(total, self.done)
+            fields: dict[str, Any] = {"ok": self.ok, "bad": self.done - self.ok, "total": total}
+            self._live.update(self._task, completed=self.done, rate=self._rate(now), **fields)
+
+    def _line(self, now: float) -> None:
+        self._last, self._lined = now, self.done
+        where = f"{self.done:,} numbers"
+        if self._total:
+            share = min(100, self.done * 100 // self._total)
+            where = f"{self.done:,} of ~{self._total:,} numbers ({share}%)"
+            self._next_step = self.done * PROGRESS_LINE_STEPS // self._total + 1
+        bad, rate = self.done - self.ok, self._rate(now) or "-"
+        self.console.print(f"{self._label}: {where}, {self.ok:,} ok, {bad:,} not ok, {rate}")
+
+    def start_phase(self, text: str) -> None:
+        """A phase without per-number progress (waiting, sync) begins."""
+        if self.mode == "bar":
+            columns = (bar.SpinnerColumn(), bar.TextColumn("{task.description}"))
+            self._live = bar.Progress(*columns, bar.TimeElapsedColumn(), console=self.console)
+            self._live.add_task(text, total=None)
+            self._live.start()
+        elif self.mode == "lines":
+            self.console.print(f"{text}...", markup=False)
+
+    def finish_phase(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+
+def render_summary(report: pn.BulkReport, console: Console) -> None:
+    """The counts by outcome kind, then the first failures with their errors."""
+    total, failed = len(report), report.failed
+    counts = Counter(outcome.kind for outcome in report)
+    action = report.action.replace("wait_unlinked", "wait --unlinked")
+    console.print(Text(f"{action} {report.campaign_id}: {plural(total, 'number')}", "bold"))
+    table = Table("outcome", Column("count", justify="right"), "meaning")
+    for kind in (kind for kind in pn.OutcomeKind if counts[kind]):
+        mark = "[green]ok[/]" if kind.ok else "[red]not ok[/]"
+        table.add_row(f"{kind.value} ({mark})", f"{counts[kind]:,}", KIND_MEANINGS[kind])
+    if not total:
+        table.add_row("-", "0", "no numbers in the input")
+    console.print(table)
+    if failed:
+        first = failed[:SHOWN_FAILURES]
+        more = f" (first {len(first)} of {len(failed):,})" if len(failed) > len(first) else ""
+        console.print(Text(f"not ok{more}", "bold"))
+        failures = Table("number", "outcome", "error")
+        for outcome in first:
+            error = Text(shown(outcome.error or ""))
+            failures.add_row(Text(shown(outcome.number)), outcome.kind.value, error)
+        console.print(failures)
+    line = f"{total - len(failed):,} ok, {len(failed):,} not ok; "
+    line += f"{plural(report.requests, 'request')} in {report.elapsed:.1f} s"
+    if report.duplicates:
+        repeated = "repeated entry" if report.duplicates == 1 else "repeated entries"
+        line += f"; {report.duplicates:,} {repeated} skipped"
+    console.print(line)
+    if report.stopped_reason:
+        console.print(Text.assemble(("stopped: ", "red"), shown(report.stopped_reason)))
+
+
+def write_file(path: str, write: Callable[[IO[str]], None]) -> None:
+    """Write ``path`` through ``write``; a half-written file never replaces the old one."""
+    partial = f"{path}.partial"
+    try:
+        with open(partial, "w", encoding="utf-8", newline="") as file:
+            write(file)
+        os.replace(partial, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        message = f"cannot write the report to {path}: {exc.strerror or exc}"
+        raise _runner.CliError(message) from None
+
+
+def write_report(report: pn.BulkReport, path: str, feedback: Feedback | None = None) -> None:
+    """Write ``report`` as JSON or CSV (by extension); ``path`` is replaced only when done."""
+    write_file(path, report.write_csv if path.lower().endswith(".csv") else report.write_json)
+    if feedback is not None:
+        feedback.note(f"report written to {path} ({plural(len(report), 'number')})")
+
+
+def finish(
+    report: pn.BulkReport,
+    feedback: Feedback,
+    *,
+    as_json: bool,
+    report_path: str | None,
+    interrupted: bool = False,
+) -> NoReturn:
+    """Print and write the report, then exit with the code it calls for."""
+    if report_path is not None:
+        write_report(report, report_path, feedback)
+    if as_json:
+        report.write_json(sys.stdout)
+        feedback.note(report.summary())
+    else:
+        render_summary(report, stdout_console())
+        if report.failed and report_path is None and not interrupted:
+            feedback.note("every number's outcome: add --report out.csv (or .json)")
+    if interrupted:
+        click.echo("interrupted: the numbers never sent are reported as not_attempted", err=True)
+        raise SystemExit(_runner.EXIT_INTERRUPTED)
+    stopped = report.stopped_reason
+    if stopped is not None:
+        # 401/403 and an unknown campaign stop a job at once: configuration errors (exit 2).
+        codes = {o.status_code for o in report.outcomes if o.status_code in (401, 403, 404)}
+        campaign = 404 in codes and "campaign" in stopped.lower()
+        hint = _runner.CREDENTIALS_HINT if codes & {401, 403} else _runner.CAMPAIGN_HINT
+        hint = f"; {hint}" if codes & {401, 403} or campaign else ""
+        click.echo(f"error: the job stopped: {shown(stopped)}{hint}", err=True)
+        raise SystemExit(_runner.EXIT_USAGE if hint else _runner.EXIT_NOT_OK)
+    raise SystemExit(_runner.EXIT_OK if report.ok else _runner.EXIT_NOT_OK)
+
+
+def request(method: str, path: str, count: int | None, why: str, **more: int) -> dict[str, Any]:
+    """One line of a dry run's plan: ``count`` requests (None: as needed) and why."""
+    return {"method": method, "path": path, "count": count, **more, "why": why}
+
+
+def show_plan(
+    action: str,
+    campaign_id: str,
+    requests: list[dict[str, Any]],
+    as_json: bool,
+    *,
+    checked: pn.BulkReport | None = None,
+    callback: dict[str, str] | None = None,
+) -> NoReturn:
+    """A dry run's plan: the input's check, then the requests a real run would send."""
+    plan: dict[str, Any] = {"dry_run": True, "action": action, "campaign_id": campaign_id}
+    invalid = [
+        {"number": o.number, "error": o.error or ""}
+        for o in (checked or ())
+        if o.kind is pn.OutcomeKind.INVALID
+    ]
+    valid = len(checked or ()) - len(invalid)
+    if checked is not None:
+        plan.update(valid=valid, invalid=invalid, duplicates=checked.duplicates)
+        plan["callback"] = callback or None
+    plan["requests"] = requests
+    exit_code = _runner.EXIT_NOT_OK if invalid else _runner.EXIT_OK
+    if as_json:
+        click.echo(json.dumps(plan, indent=2))
+        raise SystemExit(exit_code)
+    print_ = stdout_console().print
+    print_("[bold]dry run[/]: nothing is sent")
+    if checked is not None:
+        duplicates = plural(checked.duplicates, "duplicate")
+        print_(f"{action} campaign {campaign_id}: {plural(valid, 'valid number')}, ", end="")
+        print_(f"{len(invalid):,} invalid, {duplicates} skipped")
+    print_("would send:")
+    for step in requests:
+        count = step["count"]
+        times = "as needed" if count is None else plural(count, "request")
+        each = f" (at most {step['batch_size']} numbers each)" if "batch_size" in step else ""
+        print_(f"  {step['method']} {step['path']}  {times}{each}: {step['why']}", markup=False)
+    if callback:
+        body = ", ".join(f"{key}={value}" for key, value in callback.items())
+        print_(f"  with the status callback {body}", markup=False)
+    if invalid:
+        print_(f"invalid numbers (never sent): {len(invalid):,}")
+        for entry in invalid[:SHOWN_INVALID]:
+            print_(f"  {shown(entry['number'])}: {shown(entry['error'])}", markup=False)
+        if len(invalid) > SHOWN_INVALID:
+            print_(f"  ... and {len(invalid) - SHOWN_INVALID:,} more (--json lists them all)")
+    raise SystemExit(exit_code)

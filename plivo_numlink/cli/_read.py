@@ -1,0 +1,184 @@
+"""The commands that only read: ``list`` (a campaign's numbers) and ``status`` (given numbers)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from typing import IO, Any
+
+import click
+from rich.table import Table
+from rich.text import Text
+
+import plivo_numlink as pn
+
+from ._options import (
+    campaign_option,
+    connect,
+    connection_options,
+    dry_run_option,
+    no_effect,
+    number_input,
+    numbers_command,
+    output_options,
+    split_campaign,
+)
+from ._output import (
+    CAMPAIGN_PATH,
+    NUMBER_PATH,
+    Feedback,
+    plural,
+    request,
+    show_plan,
+    stdout_console,
+    write_file,
+    write_report,
+)
+from ._runner import EXIT_NOT_OK, EXIT_OK, CliError, run_to_end, shown
+
+_STYLE: dict[pn.LinkStatus | None, str] = {
+    pn.LinkStatus.COMPLETED: "green",
+    pn.LinkStatus.PROCESSING: "yellow",
+    pn.LinkStatus.FAILED: "red",
+    pn.LinkStatus.UNKNOWN: "",
+}
+
+
+def _listing(campaign: pn.CampaignNumbers) -> dict[str, Any]:
+    """``list --json``'s document (a status this library does not know as Plivo wrote it)."""
+    unknown = pn.LinkStatus.UNKNOWN
+    numbers = [
+        {"number": e.number, "status": (e.status is unknown and e.raw_status) or e.status.value}
+        for e in campaign.phone_numbers
+    ]
+    return {
+        "campaign_id": campaign.campaign_id,
+        "campaign_alias": campaign.campaign_alias,
+        "usecase": campaign.usecase,
+        "count": len(numbers),
+        "phone_numbers": numbers,
+    }
+
+
+@click.command("list")
+@click.argument("args", nargs=-1, metavar="[CAMPAIGN]")
+@campaign_option
+@connection_options
+@no_effect("list", "it only reads", "--batch-size", "--callback-url", "--callback-method")
+@no_effect("list", "it reads the campaign once", "--wait")
+@dry_run_option("Show the request")
+@output_options
+def list_command(**opts: Any) -> None:
+    """List a campaign's numbers and their statuses.
+
+    --report writes the listing (.json: what --json prints; .csv: number,status rows).
+    """
+    campaign_id, rest = split_campaign(opts.pop("campaign_id"), opts.pop("args"))
+    if rest:
+        raise click.UsageError(f"unexpected arguments: {' '.join(rest)}")
+    as_json, report_path = opts.pop("as_json"), opts.pop("report_path")
+    if opts.pop("dry_run"):
+        plan = [request("GET", CAMPAIGN_PATH % campaign_id, None, "read the campaign")]
+        show_plan("list", campaign_id, plan, as_json)
+    session = connect(opts)
+    feedback = Feedback(opts.pop("progress"), quiet=opts.pop("quiet"))
+
+    async def work() -> pn.CampaignNumbers:
+        async with session:
+            return await session.list_numbers(campaign_id)
+
+    # No progress line: one page at a time goes by fast, and a note would only add noise.
+    campaign = run_to_end(work())
+    data = _listing(campaign)
+    count = plural(data["count"], "number")
+    if report_path is not None:
+
+        def write(file: IO[str]) -> None:
+            if report_path.lower().endswith(".csv"):
+                rows = [[entry["number"], entry["status"]] for entry in data["phone_numbers"]]
+                csv.writer(file, lineterminator="\n").writerows([["number", "status"], *rows])
+            else:
+                file.write(json.dumps(data, indent=2) + "\n")
+
+        write_file(report_path, write)
+        feedback.note(f"listing written to {report_path} ({count})")
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        raise SystemExit(EXIT_OK)
+    console = stdout_console()
+    alias = f" ({campaign.campaign_alias})" if campaign.campaign_alias else ""
+    console.print(Text(f"campaign {campaign.campaign_id}{alias}: {count}", "bold"))
+    table = Table("number", "status")
+    for entry, row in zip(campaign.phone_numbers, data["phone_numbers"], strict=True):
+        status = Text(shown(row["status"]), _STYLE.get(entry.status, ""))
+        table.add_row(Text(shown(entry.number)), status)
+    console.print(table)
+    counts = sorted(Counter(shown(row["status"]) for row in data["phone_numbers"]).items())
+    if counts:
+        console.print(", ".join(f"{count:,} {status}" for status, count in counts), markup=False)
+    raise SystemExit(EXIT_OK)
+
+
+def _status_text(outcome: pn.NumberOutcome) -> str | None:
+    """The status as Plivo wrote it (kept for a status this library does not know)."""
+    if outcome.status is pn.LinkStatus.UNKNOWN and (outcome.error or "").startswith("status "):
+        return (outcome.error or "")[len("status ") :]
+    return outcome.status.value if outcome.status is not None else None
+
+
+@numbers_command(
+    "status",
+    "Numbers: as arguments, or -f FILE, or -f - for stdin.",
+    no_effect("status", "one number per request", "--batch-size"),
+    no_effect("status", "it only reads", "--callback-url", "--callback-method"),
+    no_effect("status", "it reads each status once; see the wait command", "--wait"),
+)
+def status_command(**opts: Any) -> None:
+    """Show each number's status in a campaign.
+
+    Exit 1 when a number is not linked to the campaign or its linking FAILED; exit 2 when
+    a number is not a valid US number (nothing is sent then). --report writes one line per
+    number (action "status"; kind completed, pending for PROCESSING, remote_failed, or
+    rejected when not linked).
+    """
+    campaign_id, numbers = split_campaign(opts.pop("campaign_id"), opts.pop("args"))
+    as_json, report_path = opts.pop("as_json"), opts.pop("report_path")
+    feedback = Feedback(opts.pop("progress"), quiet=opts.pop("quiet"))
+    with number_input(numbers, opts, feedback) as source:
+        checked = source.check("status")
+    invalid = [o.error or o.number for o in checked if o.kind is pn.OutcomeKind.INVALID]
+    if invalid:
+        more = f" (and {len(invalid) - 1:,} more invalid)" if len(invalid) > 1 else ""
+        raise CliError(invalid[0] + more)
+    wanted = [o.number for o in checked]
+    if opts.pop("dry_run"):
+        plan = [request("GET", NUMBER_PATH % campaign_id, len(wanted), "read each number's status")]
+        show_plan("status", campaign_id, plan, as_json, checked=checked)
+    session = connect(opts)
+
+    async def work() -> pn.BulkReport:
+        async with session:
+            return await session.get_numbers(campaign_id, wanted)
+
+    report = run_to_end(work())
+    if report_path is not None:
+        write_report(report, report_path, feedback)
+    rows = [(o, _status_text(o)) for o in report]
+    if as_json:
+        data = [
+            {"number": o.number, "status": text, "ok": o.ok, "error": None if text else o.error}
+            for o, text in rows
+        ]
+        click.echo(json.dumps(data, indent=2))
+    else:
+        console = stdout_console()
+        console.print(Text(f"campaign {campaign_id}", "bold"))
+        table = Table("number", "status")
+        for o, text in rows:
+            table.add_row(
+                Text(shown(o.number)),
+                Text(shown(text or o.error or ""), _STYLE.get(o.status, "red")),
+            )
+        console.print(table)
+    raise SystemExit(EXIT_OK if report.ok else EXIT_NOT_OK)

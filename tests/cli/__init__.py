@@ -1,0 +1,1 @@
+"""The command line's tests: a package, so its conftest.py and helpers keep their names."""
