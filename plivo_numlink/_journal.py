@@ -260,13 +260,16 @@ class Journal:
         if self._failure is not None:
             raise self._failure
         buffer = self._buffer
-        if isinstance(outcomes, NumberOutcome):
-            buffer[outcomes.number] = outcomes
-        else:
-            for outcome in outcomes:
-                buffer[outcome.number] = outcome
-        if self._timer is None and buffer:
-            self._timer = self._loop.call_later(self.flush_interval, self._timed_flush)
+        try:
+            if isinstance(outcomes, NumberOutcome):
+                buffer[outcomes.number] = outcomes
+            else:
+                for outcome in outcomes:
+                    buffer[outcome.number] = outcome
+        finally:
+            # Even when the iterable fails midway: what it gave is recorded and committed.
+            if self._timer is None and buffer:
+                self._timer = self._loop.call_later(self.flush_interval, self._timed_flush)
 
     def _timed_flush(self) -> None:
         self._timer = None
@@ -287,7 +290,7 @@ class Journal:
 
     def _written(self, future: asyncio.Future[None], batch: list[NumberOutcome]) -> None:
         self._writing.discard(future)
-        exc = None if future.cancelled() else future.exception()
+        exc = asyncio.CancelledError() if future.cancelled() else future.exception()
         if exc is None:
             return
         # Keep the outcomes for the next flush; anything recorded since is newer and wins.

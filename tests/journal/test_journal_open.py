@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -188,3 +189,13 @@ async def test_repr_names_the_file_and_the_job(journal_path: Path) -> None:
     )
     await journal.close()
     assert repr(journal).endswith(" closed>")
+
+
+async def test_a_cancelled_open_leaves_the_file_usable(journal_path: Path) -> None:
+    opening = asyncio.ensure_future(open_link(journal_path))
+    await asyncio.sleep(0)  # the file is being opened on the journal's thread
+    opening.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await opening
+    async with await open_link(journal_path) as journal:
+        assert journal.header.campaign_id == CAMPAIGN

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import attrs
@@ -145,9 +145,26 @@ async def test_a_lookup_may_ask_for_more_keys_than_one_query_takes(journal: Jour
 
 
 async def test_outcomes_not_yet_committed_are_found_too(journal: Journal, on_disk: OnDisk) -> None:
+    journal.record(outcome(2))
+    await journal.flush()
     journal.record(outcome(1))
-    assert on_disk() == {}
-    assert await journal.final_outcomes([number(1)]) == {number(1): outcome(1)}
+    assert on_disk() == {number(2): 1}
+    found = await journal.final_outcomes([number(1), number(2)])
+    assert found == {number(1): outcome(1), number(2): outcome(2)}
+
+
+async def test_a_row_marked_final_under_a_looser_rule_is_not_taken_as_final(
+    journal: Journal, journal_path: Path
+) -> None:
+    # Written as final by a version whose rule took every REJECTED for final.
+    refused = outcome(1, OutcomeKind.REJECTED, status_code=401, error="HTTP 401")
+    journal.record(refused)
+    await journal.flush()
+    connection = sqlite3.connect(journal_path)
+    connection.execute("UPDATE outcomes SET final = 1")
+    connection.commit()
+    connection.close()
+    assert await journal.final_outcomes([number(1)]) == {}
 
 
 async def test_a_later_record_replaces_the_earlier_one(journal: Journal, on_disk: OnDisk) -> None:
@@ -338,3 +355,38 @@ async def test_cancelling_flush_does_not_cancel_the_commit(
         await flushing
     await journal.close()
     assert len(on_disk()) == 1_000
+
+
+async def test_an_iterable_that_fails_midway_leaves_what_it_gave_recorded(
+    journal: Journal, on_disk: OnDisk
+) -> None:
+    def outcomes() -> Iterator[NumberOutcome]:
+        yield outcome(1)
+        raise RuntimeError("input broke")
+
+    with pytest.raises(RuntimeError, match="input broke"):
+        journal.record(outcomes())
+    assert await journal.final_outcomes([number(1)]) == {number(1): outcome(1)}
+    assert journal._timer is not None  # and it is on its way to the disk
+    await journal.close()
+    assert on_disk() == {number(1): 1}
+
+
+async def test_cancelling_close_of_a_journal_that_cannot_write_logs_the_loss(
+    journal_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    journal = await Journal.open(
+        journal_path, account=ACCOUNT, campaign_id=CAMPAIGN, action="link", flush_interval=60
+    )
+    journal_path.unlink()
+    journal.record(outcome(1))
+    closing = asyncio.ensure_future(journal.close())
+    await asyncio.sleep(0)
+    closing.cancel()
+    with (
+        caplog.at_level("ERROR", logger="plivo_numlink.journal"),
+        pytest.raises(asyncio.CancelledError),
+    ):
+        await closing
+    assert "lost outcomes" in caplog.text
+    assert "1 outcome not written yet" in caplog.text
