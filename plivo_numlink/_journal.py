@@ -26,10 +26,8 @@ How it stays cheap and safe:
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
-import sqlite3
 import types
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future as ConcurrentFuture
@@ -40,9 +38,8 @@ from typing import Any, TypeVar
 
 import attrs
 
-from ._errors import PlivoError
-from ._models import LinkStatus, converter
-from ._report import NumberOutcome, OutcomeKind
+from ._journal_store import FORMAT_VERSION, JournalError, JournalHeader, JournalStore, is_final
+from ._report import NumberOutcome
 
 __all__ = [
     "DEFAULT_FLUSH_INTERVAL",
@@ -61,94 +58,7 @@ _log = logging.getLogger("plivo_numlink.journal")
 #: Seconds between an outcome settling and the commit that holds it (the issue asks for
 #: commits within 0.5 s of settling; the rest of the half second is for the commit itself).
 DEFAULT_FLUSH_INTERVAL = 0.25
-#: The file layout this module writes; a file with a higher version is refused.
-FORMAT_VERSION = 1
-#: SQLite's header field for "which application owns this file": "PNLJ".
-_APPLICATION_ID = 0x504E4C4A
-#: Keys per lookup query: SQLite before 3.32 allows at most 999 parameters per statement.
-_MAX_PARAMS = 500
 _ACTIONS = ("link", "unlink")
-
-# The library's converter reads str-valued enums with its hook for ``str`` (a hook for a
-# class also serves its subclasses), which leaves ``kind`` and ``status`` plain strings.
-# Reading outcomes back needs the members themselves: a copy with hooks of their own.
-_reader = converter.copy()
-for _enum in (OutcomeKind, LinkStatus):
-    _reader.register_structure_hook(_enum, lambda value, cls: cls(value))
-_structure_outcome: Callable[[Any, type[NumberOutcome]], NumberOutcome] = (
-    _reader.get_structure_hook(NumberOutcome)
-)
-
-#: Kinds that settle an entry for good: the request was answered, and sending it again would
-#: get the same answer (or, for INVALID, the entry was never sendable).
-_FINAL_KINDS = frozenset(
-    {
-        OutcomeKind.ACCEPTED,
-        OutcomeKind.ALREADY,
-        OutcomeKind.COMPLETED,
-        OutcomeKind.REJECTED,
-        OutcomeKind.INVALID,
-        OutcomeKind.REMOTE_FAILED,
-    }
-)
-#: Refusals about the caller's credentials or rights, not about the number: once the caller
-#: has fixed them, a resumed job must send these numbers again.
-_CALLER_STATUS_CODES = frozenset({401, 403})
-
-_SCHEMA = """
-CREATE TABLE journal_header (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    format INTEGER NOT NULL,
-    account TEXT NOT NULL,
-    campaign_id TEXT NOT NULL,
-    action TEXT NOT NULL,
-    created TEXT NOT NULL
-);
-CREATE TABLE outcomes (
-    key TEXT PRIMARY KEY,
-    final INTEGER NOT NULL,
-    outcome TEXT NOT NULL
-) WITHOUT ROWID;
-"""
-
-
-def is_final(outcome: NumberOutcome) -> bool:
-    """Whether ``outcome`` settles its entry for good, so a resumed job must not send it again.
-
-    Final: ACCEPTED, ALREADY and COMPLETED (the desired state holds or was accepted),
-    REJECTED (the server refused this number: 4xx), REMOTE_FAILED (Plivo processed the
-    request and reports FAILED) and INVALID (never sendable).
-
-    Not final, sent again by a resumed job: ERROR (no usable answer, or interrupted while in
-    flight), NOT_ATTEMPTED (never sent), PENDING (still processing when a wait ended), and a
-    REJECTED whose status is 401 or 403 (the credentials or the account's rights were refused,
-    which says nothing about the number).
-    """
-    if outcome.kind not in _FINAL_KINDS:
-        return False
-    return not (
-        outcome.kind is OutcomeKind.REJECTED and outcome.status_code in _CALLER_STATUS_CODES
-    )
-
-
-class JournalError(PlivoError):
-    """The journal could not be read or written (disk full, file removed, closed journal).
-
-    Outcomes whose write failed are kept in memory and written by the next successful
-    ``flush()``; until then every ``record()`` raises this error.
-    """
-
-
-@attrs.frozen
-class JournalHeader:
-    """What a journal belongs to, written once when the file is made."""
-
-    account: str
-    campaign_id: str
-    action: str
-    #: When the journal was made: ISO 8601, UTC.
-    created: str
-    format: int = FORMAT_VERSION
 
 
 @attrs.frozen
@@ -169,20 +79,17 @@ class Journal:
     def __init__(
         self,
         *,
-        path: Path,
-        header: JournalHeader,
-        connection: sqlite3.Connection,
+        store: JournalStore,
         executor: ThreadPoolExecutor,
         loop: asyncio.AbstractEventLoop,
         flush_interval: float,
     ) -> None:
-        self.path = path
-        self.header = header
+        self.path = store.path
+        self.header = store.header
         self.flush_interval = flush_interval
-        self._connection = connection
+        self._store = store
         self._executor = executor
         self._loop = loop
-        self._file_id = _file_id(path)
         #: Outcomes recorded but not yet handed to the writer, by key; the newest wins.
         self._buffer: dict[str, NumberOutcome] = {}
         self._timer: asyncio.TimerHandle | None = None
@@ -224,27 +131,15 @@ class Journal:
         )
         loop = asyncio.get_running_loop()
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="plivo-numlink-journal")
-        opening = executor.submit(_open_database, file, wanted)
+        opening = executor.submit(JournalStore.open, file, wanted)
         try:
-            connection, header = await asyncio.wrap_future(opening)
+            store = await asyncio.wrap_future(opening)
         except BaseException:
             # A cancelled open may still finish on the thread: close what it opened there.
             executor.submit(_close_opened, opening)
             executor.shutdown(wait=False)
             raise
-        try:
-            return cls(
-                path=file,
-                header=header,
-                connection=connection,
-                executor=executor,
-                loop=loop,
-                flush_interval=flush_interval,
-            )
-        except BaseException:  # pragma: no cover - the file vanished between open and stat
-            executor.submit(connection.close)
-            executor.shutdown(wait=False)
-            raise
+        return cls(store=store, executor=executor, loop=loop, flush_interval=flush_interval)
 
     # -- recording --------------------------------------------------------------------------
 
@@ -284,7 +179,9 @@ class Journal:
             return
         batch = list(self._buffer.values())
         self._buffer = {}
-        future = asyncio.wrap_future(self._executor.submit(self._write, batch), loop=self._loop)
+        future = asyncio.wrap_future(
+            self._executor.submit(self._store.write, batch), loop=self._loop
+        )
         self._writing.add(future)
         future.add_done_callback(lambda done: self._written(done, batch))
 
@@ -342,7 +239,7 @@ class Journal:
         if not keys:
             return {}
         wanted = list(keys)
-        found = await self._run(self._lookup, wanted)
+        found = await self._run(self._store.final_outcomes, wanted)
         buffer = self._buffer
         if buffer:
             for key in wanted:
@@ -359,7 +256,7 @@ class Journal:
         """How many entries the journal holds and how many are final (flushes first)."""
         self._check_open()
         await self._flush()
-        entries, final = await self._run(self._count)
+        entries, final = await self._run(self._store.counts)
         return JournalStats(entries=entries, final=final)
 
     async def count_final(self) -> int:
@@ -404,7 +301,7 @@ class Journal:
         try:
             await self._flush()
         finally:
-            await asyncio.wrap_future(self._executor.submit(self._connection.close))
+            await asyncio.wrap_future(self._executor.submit(self._store.close))
             self._executor.shutdown(wait=False)
 
     async def __aenter__(self) -> Journal:
@@ -426,7 +323,7 @@ class Journal:
             f" account={header.account} {state}>"
         )
 
-    # -- the worker thread's side -----------------------------------------------------------
+    # -- helpers ----------------------------------------------------------------------------
 
     def _check_open(self) -> None:
         if self._closing:
@@ -435,161 +332,11 @@ class Journal:
     async def _run(self, function: Callable[..., T], *args: Any) -> T:
         return await asyncio.wrap_future(self._executor.submit(function, *args), loop=self._loop)
 
-    def _write(self, batch: list[NumberOutcome]) -> None:
-        # An open file that was deleted or replaced still accepts writes on POSIX: they
-        # would go nowhere a later run can find. Check before each commit (one stat).
-        try:
-            same = _file_id(self.path) == self._file_id
-        except OSError:
-            same = False
-        if not same:
-            raise JournalError(f"journal file {self.path} was removed or replaced")
-        dumps = json.dumps
-        unstructure = converter.unstructure
-        rows = [
-            (o.number, 1 if is_final(o) else 0, dumps(unstructure(o), separators=(",", ":")))
-            for o in batch
-        ]
-        connection = self._connection
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            connection.executemany(
-                "INSERT OR REPLACE INTO outcomes (key, final, outcome) VALUES (?, ?, ?)", rows
-            )
-            connection.execute("COMMIT")
-        except BaseException:
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
-            raise
-
-    def _lookup(self, keys: list[str]) -> dict[str, NumberOutcome]:
-        found: dict[str, NumberOutcome] = {}
-        for start in range(0, len(keys), _MAX_PARAMS):
-            chunk = keys[start : start + _MAX_PARAMS]
-            marks = ",".join("?" * len(chunk))
-            query = f"SELECT key, outcome FROM outcomes WHERE final = 1 AND key IN ({marks})"
-            for key, text in self._connection.execute(query, chunk):
-                outcome = self._decode(key, text)
-                # The stored flag is an index; the rule itself may have grown stricter since.
-                if is_final(outcome):
-                    found[key] = outcome
-        return found
-
-    def _decode(self, key: str, text: str) -> NumberOutcome:
-        try:
-            return _structure_outcome(json.loads(text), NumberOutcome)
-        except Exception as exc:
-            raise JournalError(
-                f"journal {self.path.name} holds an unreadable outcome for {key!r}: {exc}"
-            ) from exc
-
-    def _count(self) -> tuple[int, int]:
-        row = self._connection.execute(
-            "SELECT count(*), coalesce(sum(final), 0) FROM outcomes"
-        ).fetchone()
-        return int(row[0]), int(row[1])
-
-
-# -- opening, on the worker thread ----------------------------------------------------------
-
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _file_id(path: Path) -> tuple[int, int]:
-    stat = os.stat(path)
-    return stat.st_dev, stat.st_ino
-
-
-def _open_database(path: Path, wanted: JournalHeader) -> tuple[sqlite3.Connection, JournalHeader]:
-    try:
-        # Autocommit mode: the journal issues BEGIN and COMMIT itself. The connection is
-        # only ever used from the journal's one thread; the check is off so that a failed
-        # or cancelled open can close it from any thread.
-        connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    except sqlite3.Error as exc:
-        raise JournalError(f"cannot open journal {path}: {exc}") from exc
-    try:
-        header = _prepare(connection, path, wanted)
-    except BaseException:
-        connection.close()
-        raise
-    return connection, header
-
-
-def _prepare(connection: sqlite3.Connection, path: Path, wanted: JournalHeader) -> JournalHeader:
-    name = path.name
-    try:
-        application_id = connection.execute("PRAGMA application_id").fetchone()[0]
-        if application_id != _APPLICATION_ID:
-            _create(connection, name, wanted)
-        version = connection.execute("PRAGMA user_version").fetchone()[0]
-        if version > FORMAT_VERSION:
-            raise ValueError(
-                f"journal {name} has format {version}, newer than this library's"
-                f" ({FORMAT_VERSION}): use a newer plivo-numlink or another journal"
-            )
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=NORMAL")
-        row = connection.execute(
-            "SELECT account, campaign_id, action, created, format FROM journal_header"
-        ).fetchone()
-    except sqlite3.OperationalError as exc:
-        if "no such table" in str(exc):
-            raise ValueError(f"{name} is not a plivo-numlink journal: {exc}") from exc
-        raise JournalError(f"cannot open journal {path}: {exc}") from exc
-    except sqlite3.DatabaseError as exc:
-        # SQLITE_NOTADB and friends: the file is something else altogether.
-        raise ValueError(f"{name} is not a plivo-numlink journal: {exc}") from exc
-    if row is None:
-        raise ValueError(f"{name} is not a plivo-numlink journal: it has no header")
-    header = JournalHeader(*row)
-    mismatches = [
-        f"{what} {stored!r}, not {asked!r}"
-        for what, stored, asked in (
-            ("account", header.account, wanted.account),
-            ("campaign", header.campaign_id, wanted.campaign_id),
-            ("operation", header.action, wanted.action),
-        )
-        if stored != asked
-    ]
-    if mismatches:
-        raise ValueError(f"journal {name} belongs to " + "; ".join(mismatches))
-    return header
-
-
-def _create(connection: sqlite3.Connection, name: str, wanted: JournalHeader) -> None:
-    """Lay out a new journal in an empty database, or refuse a database that is not one."""
-    connection.execute("BEGIN IMMEDIATE")
-    try:
-        # Checked again inside the write lock: another process may have made it meanwhile.
-        application_id = connection.execute("PRAGMA application_id").fetchone()[0]
-        if application_id == _APPLICATION_ID:
-            connection.execute("ROLLBACK")
-            return
-        tables = connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-        if tables:
-            raise ValueError(
-                f"{name} is not a plivo-numlink journal: an SQLite database of something else"
-            )
-        for statement in _SCHEMA.split(";"):
-            if statement.strip():
-                connection.execute(statement)
-        connection.execute(
-            "INSERT INTO journal_header (id, format, account, campaign_id, action, created)"
-            " VALUES (1, ?, ?, ?, ?, ?)",
-            (FORMAT_VERSION, wanted.account, wanted.campaign_id, wanted.action, wanted.created),
-        )
-        connection.execute(f"PRAGMA application_id = {_APPLICATION_ID}")
-        connection.execute(f"PRAGMA user_version = {FORMAT_VERSION}")
-        connection.execute("COMMIT")
-    except BaseException:
-        if connection.in_transaction:
-            connection.execute("ROLLBACK")
-        raise
-
-
-def _close_opened(opening: ConcurrentFuture[tuple[sqlite3.Connection, JournalHeader]]) -> None:
+def _close_opened(opening: ConcurrentFuture[JournalStore]) -> None:
     if not opening.cancelled() and opening.exception() is None:
-        opening.result()[0].close()
+        opening.result().close()

@@ -25,13 +25,13 @@ OnDisk = Callable[[], dict[str, int]]
 
 async def fill_the_disk(journal: Journal) -> None:
     """Let the database grow no further: SQLite's own "database or disk is full" error."""
-    connection = journal._connection
+    connection = journal._store.connection
     pages = (await journal._run(connection.execute, "PRAGMA page_count")).fetchone()[0]
     await journal._run(connection.execute, f"PRAGMA max_page_count = {pages}")
 
 
 async def free_the_disk(journal: Journal) -> None:
-    await journal._run(journal._connection.execute, "PRAGMA max_page_count = 1073741823")
+    await journal._run(journal._store.connection.execute, "PRAGMA max_page_count = 1073741823")
 
 
 async def test_a_full_disk_raises_on_flush_and_keeps_the_outcomes(
@@ -149,22 +149,22 @@ CHILD = textwrap.dedent(
 async def test_everything_committed_before_a_kill_9_is_there_afterwards(
     journal_path: Path,
 ) -> None:
-    child = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-c", CHILD, str(journal_path), ACCOUNT, CAMPAIGN],
         stdout=subprocess.PIPE,
         text=True,
-    )
-    try:
-        assert child.stdout is not None
-        flushed = 0
-        while flushed < 5_000:
-            line = child.stdout.readline()
-            assert line, "the child stopped before it was killed"
-            flushed = int(line)
-        os.kill(child.pid, signal.SIGKILL)  # while it goes on recording and committing
-    finally:
-        child.kill()
-        child.wait()
+    ) as child:
+        try:
+            assert child.stdout is not None
+            flushed = 0
+            while flushed < 5_000:
+                line = child.stdout.readline()
+                assert line, "the child stopped before it was killed"
+                flushed = int(line)
+            os.kill(child.pid, signal.SIGKILL)  # while it goes on recording and committing
+        finally:
+            child.kill()
+            child.wait()
     assert child.returncode == -signal.SIGKILL
 
     async with await Journal.open(
