@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
-from _journal_helpers import ACCOUNT, CAMPAIGN
 
 from plivo_numlink._journal import Journal
+
+from ._journal_helpers import ACCOUNT, CAMPAIGN
 
 
 @pytest.fixture

@@ -15,10 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from _journal_helpers import ACCOUNT, CAMPAIGN, number, outcome
 
 from plivo_numlink import PlivoError
 from plivo_numlink._journal import Journal, JournalError
+
+from ._journal_helpers import ACCOUNT, CAMPAIGN, number, outcome
 
 OnDisk = Callable[[], dict[str, int]]
 

@@ -7,10 +7,11 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from _journal_helpers import ACCOUNT, CAMPAIGN, outcome
 
 from plivo_numlink import PlivoError
 from plivo_numlink._journal import FORMAT_VERSION, Journal, JournalError
+
+from ._journal_helpers import ACCOUNT, CAMPAIGN, outcome
 
 
 async def open_link(path: str | Path, **changes: str) -> Journal:

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import attrs
 import pytest
-from _journal_helpers import ACCOUNT, CAMPAIGN, number, outcome
 
 from plivo_numlink._journal import DEFAULT_FLUSH_INTERVAL, Journal, JournalError, is_final
 from plivo_numlink._models import LinkStatus
 from plivo_numlink._report import NumberOutcome, OutcomeKind
+
+from ._journal_helpers import ACCOUNT, CAMPAIGN, number, outcome
 
 OnDisk = Callable[[], dict[str, int]]
 

@@ -7,10 +7,10 @@ import sqlite3
 import tracemalloc
 from pathlib import Path
 
-from _journal_helpers import ACCOUNT, CAMPAIGN, number, outcome
-
 from plivo_numlink._journal import Journal
 from plivo_numlink._report import OutcomeKind
+
+from ._journal_helpers import ACCOUNT, CAMPAIGN, number, outcome
 
 ENTRIES = 200_000
 BATCH = 1_000
