@@ -71,6 +71,12 @@ _structure_outcome: Callable[[Any, type[NumberOutcome]], NumberOutcome] = (
     _reader.get_structure_hook(NumberOutcome)
 )
 _encode = json.JSONEncoder(separators=(",", ":")).encode
+_unstructure: Callable[[NumberOutcome], dict[str, Any]] = converter.get_unstructure_hook(
+    NumberOutcome
+)
+#: Fields not stored: ``number`` is the row's key, and the entry's text and position in its
+#: input belong to the run that reads it, not to the outcome it settled.
+_NOT_STORED = ("number", "input", "index")
 
 
 def is_final(outcome: NumberOutcome) -> bool:
@@ -153,8 +159,22 @@ class JournalStore:
             same = False
         if not same:
             raise JournalError(f"journal file {self.path} was removed or replaced")
-        unstructure = converter.unstructure
-        rows = [(o.number, 1 if is_final(o) else 0, _encode(unstructure(o))) for o in batch]
+        rows = []
+        # The numbers of one request share the rest of their outcome (kind, api_id, status,
+        # attempts): encode each such shape once. JSON per outcome would be most of the cost.
+        shapes: dict[tuple[Any, ...], tuple[int, str]] = {}
+        for outcome in batch:
+            data = _unstructure(outcome)
+            for name in _NOT_STORED:
+                data.pop(name, None)
+            shape = tuple(data.values())
+            try:
+                stored = shapes.get(shape)
+            except TypeError:  # pragma: no cover - a field holding a list: shared by none
+                shape, stored = (id(outcome),), None
+            if stored is None:
+                stored = shapes[shape] = (1 if is_final(outcome) else 0, _encode(data))
+            rows.append((outcome.number, *stored))
         connection = self.connection
         connection.execute("BEGIN IMMEDIATE")
         try:
@@ -170,20 +190,25 @@ class JournalStore:
     def final_outcomes(self, keys: list[str]) -> dict[str, NumberOutcome]:
         """The final outcomes stored for ``keys``: one query per 500 keys."""
         found: dict[str, NumberOutcome] = {}
+        # Numbers settled by one request share their stored text: parse each text once.
+        parsed: dict[str, dict[str, Any]] = {}
         for start in range(0, len(keys), _MAX_PARAMS):
             chunk = keys[start : start + _MAX_PARAMS]
             marks = ",".join("?" * len(chunk))
             query = f"SELECT key, outcome FROM outcomes WHERE final = 1 AND key IN ({marks})"
             for key, text in self.connection.execute(query, chunk):
-                outcome = self._decode(key, text)
+                outcome = self._decode(key, text, parsed)
                 # The stored flag is an index; the rule itself may have grown stricter since.
                 if is_final(outcome):
                     found[key] = outcome
         return found
 
-    def _decode(self, key: str, text: str) -> NumberOutcome:
+    def _decode(self, key: str, text: str, parsed: dict[str, dict[str, Any]]) -> NumberOutcome:
         try:
-            return _structure_outcome(json.loads(text), NumberOutcome)
+            data = parsed.get(text)
+            if data is None:
+                data = parsed[text] = json.loads(text)
+            return _structure_outcome({**data, "number": key}, NumberOutcome)
         except Exception as exc:
             raise JournalError(
                 f"journal {self.path.name} holds an unreadable outcome for {key!r}: {exc}"

@@ -112,6 +112,20 @@ async def test_status_enums_and_none_fields_come_back_as_they_were(
     assert (found.error, found.status_code, found.api_id) == (None, None, None)
 
 
+async def test_outcomes_alike_but_for_their_number_each_come_back_as_recorded(
+    journal: Journal,
+) -> None:
+    # The numbers of one request share everything else; one of another request differs.
+    alike = [outcome(i, api_id="req-1", status_code=202) for i in range(3)]
+    other = outcome(3, api_id="req-2", status_code=202)
+    refused = outcome(4, OutcomeKind.REJECTED, status_code=400, error="HTTP 400: bad")
+    journal.record([*alike, other, refused])
+    await journal.flush()
+    journal._buffer.clear()  # nothing is buffered after a flush: this read is the file's
+    found = await journal.final_outcomes([number(i) for i in range(5)])
+    assert found == {o.number: o for o in [*alike, other, refused]}
+
+
 async def test_an_invalid_entry_is_kept_under_its_raw_text(journal: Journal) -> None:
     invalid = NumberOutcome(number="not a number", kind=OutcomeKind.INVALID, error="bad")
     journal.record(invalid)
