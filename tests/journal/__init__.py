@@ -1,0 +1,1 @@
+"""Tests of the bulk job journal (plivo_numlink._journal)."""
