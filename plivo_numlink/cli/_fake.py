@@ -58,6 +58,7 @@ def _numbers(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     opt("--fail-number", "fail_numbers", multiple=True, text="Linking ends FAILED (repeatable)."),
     opt("--complete-after", type=click.FloatRange(min=0), default=0.0, text="PROCESSING for S s."),
     opt("--complete-after-polls", type=click.IntRange(min=0), default=1, text="... for N reads."),
+    opt("--prelink", type=click.IntRange(min=0), default=0, text="N numbers already linked."),
 )
 def fake_server_command(host: str, port: int, error_rates: Any, **settings: Any) -> None:
     """Run a fake Plivo Number Linking API in the foreground until Ctrl-C.

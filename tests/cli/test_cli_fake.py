@@ -181,3 +181,18 @@ def test_demo_exits_1_when_something_unplanned_fails(monkeypatch: pytest.MonkeyP
     assert result.exit_code == 1
     assert "surprise" in result.stderr
     assert "did not end as planned" in result.stderr
+
+
+def test_fake_server_prelink_starts_each_campaign_with_numbers_already_linked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[dict[str, str]] = []
+
+    async def serve_briefly(self: FakePlivo) -> None:
+        seen.append(self.numbers("CAMPX"))
+
+    monkeypatch.setattr(FakePlivo, "serve_forever", serve_briefly)
+    result = run(None, "fake-server", "--campaign", "CAMPX", "--prelink", "3")
+    assert result.exit_code == 0
+    assert len(seen) == 1
+    assert sorted(seen[0].values()) == ["COMPLETED"] * 3
