@@ -45,7 +45,8 @@ class Settings:
 
     auth_id: str
     auth_token: str
-    base_url: str = "https://api.plivo.com"
+    #: None: PLIVO_NUMLINK_BASE_URL if set (a fake-server's URL, say), else Plivo's API.
+    base_url: str | None = None
     #: The URL Plivo calls back (this service's /plivo/numlink as the internet sees it).
     #: None: the URL the request came in on, right when Plivo reaches us directly (the fake).
     callback_url: str | None = None

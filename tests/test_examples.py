@@ -149,6 +149,34 @@ async def test_bulk_job_fake_flag_wins_over_credentials_and_reads_the_sample_csv
     assert data["outcomes"][0]["number"] == "12125550100"  # "+1 212-555-0100", normalized
 
 
+async def test_bulk_job_with_credentials_follows_plivo_numlink_base_url(
+    tmp_path: Path, fake_plivo: FakePlivo
+) -> None:
+    # What fake-server tells users to do: export its URL and credentials, then run a program.
+    report = tmp_path / "report.json"
+    env = example_env(
+        PLIVO_AUTH_ID=fake_plivo.auth_id,
+        PLIVO_AUTH_TOKEN=fake_plivo.auth_token,
+        PLIVO_NUMLINK_BASE_URL=fake_plivo.base_url,
+    )
+    code, output = await run_example(
+        "bulk_job",
+        "CUOGHIN",
+        "examples/numbers.csv",
+        "--column",
+        "phone_number",
+        "--report",
+        str(report),
+        "--poll-interval",
+        "0.05",
+        env=env,
+    )
+    assert code == 0, output
+    assert "using the embedded fake Plivo" not in output
+    assert len(fake_plivo.numbers("CUOGHIN")) == 50
+    assert json.loads(report.read_text())["ok"] is True
+
+
 async def test_bulk_job_exits_1_and_reports_a_bad_row(tmp_path: Path) -> None:
     numbers = tmp_path / "numbers.csv"
     numbers.write_text("phone_number,name\n(212) 555-0100,Ada\nnot a number,Bob\n")
