@@ -14,6 +14,17 @@ traffic), and Plivo's limit belongs to the account. Named by a storage URI
 ``memory://``, an empty string or ``None`` keep everything in-process
 (:class:`~plivo_numlink._pacing.AdaptiveRateLimiter`, :class:`MemoryNonceStore`).
 
+Why a GCRA of our own rather than the ``limits`` library
+--------------------------------------------------------
+``limits``' strategies answer "may I, now?": a caller that hears no must ask again after a
+guess at when, and the window's budget is granted to whoever asks first when it turns.
+Measured with 3 processes x 10 tasks sharing 150/s on one Redis (10 s runs, twice): our
+script took 1.08-1.10 round trips per start (one EVALSHA, plus connection set-up), gave the
+processes 400/400/400 starts, and never more than 17-22 in 100 ms (even spacing is 15);
+``limits``' moving window took 3.5-3.8 round trips, fixed window 1.7, sliding-window counter
+23-41, their processes' shares were 0.60-0.93 of the largest, and the moving and fixed
+windows started about 150 requests within 100 ms when the window turned.
+
 Failing closed
 --------------
 When the storage cannot be reached, or is lost mid-use, ``acquire()`` raises
