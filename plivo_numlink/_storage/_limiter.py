@@ -1,0 +1,274 @@
+"""A rate limiter whose budget is shared through Redis: one GCRA, one round trip per start.
+
+State for one account lives in one Redis hash (``plivo_numlink:rate:<digest of auth_id>``):
+the theoretical arrival time of the next free start slot (``tat``), the current shared rate,
+a Retry-After pause, the slow-down cool-down and an epoch counter. One Lua script books a
+slot and, in the same round trip, applies what this process learned since its last call (a
+slow-down after 429s, a Retry-After pause). Every limiter of the account, in any process,
+books from that one schedule, so starts are spaced ``1 / rate`` apart across all of them,
+exactly as :class:`~plivo_numlink._pacing.AdaptiveRateLimiter` spaces them in one process
+(a bucket holding one token: no bursts).
+
+The adaptive rules are the local pacer's, applied to the shared rate: a cut of
+``decrease`` at most once per cool-down (so three processes throttled at once cut once, not
+three times), then growth of ``recovery`` of the configured rate per second of success.
+Whether 429s are a real share of answers is judged by each limiter over its own recent
+answers, as locally. Times are the Redis server's clock (``TIME``), so machines whose
+clocks differ still share one schedule; tests inject a clock instead.
+
+A throttle is reported with this process's next booking, which comes at once in a busy
+session (the 429 freed a concurrency slot); :meth:`RedisRateLimiter.flush` sends it alone.
+Waiters holding a slot booked before a slow-down learn of it from any later answer in their
+process (the epoch went up) and book again, as local waiters do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Protocol, runtime_checkable
+
+from .._pacing import AdaptiveRateLimiter
+from ._client import KEY_PREFIX, RedisStorage, hashed_name
+from ._config import StorageError
+
+__all__ = ["RateLimiter", "RedisRateLimiter", "account_key"]
+
+Sleep = Callable[[float], Awaitable[None]]
+
+#: How long an idle account's shared state is kept (ms). After a minute of no traffic the
+#: rate has regrown and any pause has passed, so an hour only keeps it tidy.
+_STATE_TTL_MS = 3_600_000
+
+# KEYS[1]: the account's hash. ARGV: now ("" = the server's clock), max_rate, min_rate,
+# slow (1: this limiter's 429 share crossed the threshold), pause (seconds, 0: none),
+# book (1: book a start slot, 0: report only), grew (1: a success since the last call),
+# decrease, recovery, ttl_ms. Returns {delay, rate, epoch} (floats as strings: a Lua
+# number returned to Redis is truncated to an integer).
+_GCRA_LUA = """
+local key = KEYS[1]
+local now = tonumber(ARGV[1])
+if not now then
+  if redis.replicate_commands then pcall(redis.replicate_commands) end
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+local max_rate = tonumber(ARGV[2])
+local min_rate = tonumber(ARGV[3])
+local slow = ARGV[4] == '1'
+local pause = tonumber(ARGV[5])
+local book = ARGV[6] == '1'
+local grew = ARGV[7] == '1'
+local decrease = tonumber(ARGV[8])
+local recovery = tonumber(ARGV[9])
+local ttl = tonumber(ARGV[10])
+
+local s = redis.call('HMGET', key, 'tat', 'rate', 'pause', 'cool', 'grow', 'epoch')
+local tat = tonumber(s[1]) or 0
+local rate = tonumber(s[2]) or max_rate
+local paused = tonumber(s[3]) or 0
+local cool = tonumber(s[4]) or 0
+local grow = tonumber(s[5]) or now
+local epoch = tonumber(s[6]) or 0
+if rate > max_rate then rate = max_rate end
+
+if grew and rate < max_rate and now >= cool then
+  rate = math.min(max_rate, rate + max_rate * recovery * math.max(0, now - grow))
+  grow = now
+end
+local slowed = false
+if pause > 0 and now + pause > paused then
+  paused = now + pause
+  slowed = true
+end
+if slow and now >= cool then
+  rate = math.max(min_rate, rate * decrease)
+  cool = now + math.max(1.0, 2.0 / rate)
+  grow = now
+  slowed = true
+end
+if slowed then
+  epoch = epoch + 1
+  tat = now + 1.0 / rate
+end
+local delay = 0
+if book then
+  local start = math.max(now, tat, paused)
+  tat = start + 1.0 / rate
+  delay = start - now
+end
+local f = '%.17g'
+redis.call('HSET', key, 'tat', string.format(f, tat), 'rate', string.format(f, rate),
+  'pause', string.format(f, paused), 'cool', string.format(f, cool),
+  'grow', string.format(f, grow), 'epoch', epoch)
+redis.call('PEXPIRE', key, ttl)
+return {string.format(f, delay), string.format(f, rate), epoch}
+"""
+
+
+@runtime_checkable
+class RateLimiter(Protocol):
+    """What a session needs of a rate limiter, local or shared."""
+
+    max_rate: float
+    min_rate: float
+    rate: float
+    throttles: int
+
+    @property
+    def throttle_share(self) -> float: ...
+
+    async def acquire(self) -> None: ...
+
+    def on_throttle(self, retry_after: float | None = None) -> None: ...
+
+    def on_success(self) -> None: ...
+
+
+def account_key(auth_id: str) -> str:
+    """The Redis key holding an account's shared pacing state (a digest, not the auth id)."""
+    return f"{KEY_PREFIX}:rate:{hashed_name(auth_id)}"
+
+
+class RedisRateLimiter:
+    """Spaces request starts to at most ``rate`` per second across every process sharing
+    ``storage`` for ``auth_id``, adapting to 429 answers seen by any of them.
+
+    The interface is :class:`~plivo_numlink._pacing.AdaptiveRateLimiter`'s, except that
+    :meth:`reserve` is a coroutine (booking is a Redis round trip). ``acquire()`` raises
+    :class:`StorageError` when the storage fails or does not answer within its timeout:
+    shared pacing fails closed (see the package's docstring).
+
+    ``clock`` replaces the Redis server's clock (tests pass a fake one; every limiter on
+    one storage must then use the same clock); ``sleep`` replaces ``asyncio.sleep``.
+    """
+
+    decrease = AdaptiveRateLimiter.decrease
+    recovery = AdaptiveRateLimiter.recovery
+    window = AdaptiveRateLimiter.window
+    threshold = AdaptiveRateLimiter.threshold
+
+    def __init__(
+        self,
+        storage: RedisStorage,
+        auth_id: str,
+        rate: float,
+        *,
+        min_rate: float | None = None,
+        clock: Callable[[], float] | None = None,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        if not rate > 0:
+            raise ValueError(f"rate must be > 0, not {rate!r}")
+        self.max_rate = float(rate)
+        self.min_rate = float(min_rate) if min_rate is not None else min(1.0, self.max_rate)
+        #: The shared rate as of this limiter's last answer from the storage.
+        self.rate = self.max_rate
+        self.throttles = 0
+        #: Round trips to the storage (bookings and reports).
+        self.storage_calls = 0
+        self._storage = storage
+        self._key = account_key(auth_id)
+        self._clock = clock
+        self._sleep = sleep
+        self._recent: deque[bool] = deque(maxlen=self.window)
+        self._recent_throttles = 0
+        # What to tell the storage with the next call.
+        self._pending_slow = False
+        self._pending_pause = 0.0
+        self._pending_growth = False
+        # The highest shared epoch seen: it goes up whenever any limiter slowed the account.
+        self._epoch = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"RedisRateLimiter(rate={self.rate:.2f}/s, max_rate={self.max_rate:.2f}/s, "
+            f"storage={self._storage.config.url!r})"
+        )
+
+    async def _call(self, *, book: bool) -> tuple[float, int]:
+        slow, pause, grew = self._pending_slow, self._pending_pause, self._pending_growth
+        now = "" if self._clock is None else repr(float(self._clock()))
+        args = [
+            now,
+            repr(self.max_rate),
+            repr(self.min_rate),
+            "1" if slow else "0",
+            repr(pause),
+            "1" if book else "0",
+            "1" if grew else "0",
+            repr(self.decrease),
+            repr(self.recovery),
+            str(_STATE_TTL_MS),
+        ]
+        # Taken now: what arrives during the call goes with the next one.
+        self._pending_slow, self._pending_pause, self._pending_growth = False, 0.0, False
+        self.storage_calls += 1
+        try:
+            reply = await self._storage.run_script(_GCRA_LUA, [self._key], args)
+        except BaseException:
+            self._pending_slow |= slow
+            self._pending_pause = max(self._pending_pause, pause)
+            self._pending_growth |= grew
+            raise
+        try:
+            delay, rate, epoch = float(reply[0]), float(reply[1]), int(reply[2])
+        except (TypeError, ValueError, IndexError) as exc:
+            raise StorageError(f"the storage answered the pacing script with {reply!r}") from exc
+        self.rate = rate
+        self._epoch = max(self._epoch, epoch)
+        return max(0.0, delay), epoch
+
+    async def reserve(self) -> float:
+        """Book the next start slot of the shared schedule; return how long to wait for it."""
+        delay, _ = await self._call(book=True)
+        return delay
+
+    async def acquire(self) -> None:
+        """Wait until this request may start (one round trip to the storage).
+
+        A slot booked before any limiter of the account slowed down is booked again, as the
+        local pacer does, once this process has heard of the slow-down.
+        """
+        while True:
+            delay, epoch = await self._call(book=True)
+            if delay <= 0:
+                return
+            await self._sleep(delay)
+            if self._epoch == epoch:
+                return
+
+    async def flush(self) -> None:
+        """Send a pending throttle report now, without booking a slot."""
+        if self._pending_slow or self._pending_pause > 0:
+            await self._call(book=False)
+
+    def _record(self, throttled: bool) -> None:
+        recent = self._recent
+        if len(recent) == recent.maxlen and recent[0]:
+            self._recent_throttles -= 1
+        recent.append(throttled)
+        if throttled:
+            self._recent_throttles += 1
+
+    @property
+    def throttle_share(self) -> float:
+        """The share of 429 answers among this limiter's last ``window`` answers."""
+        return self._recent_throttles / len(self._recent) if self._recent else 0.0
+
+    def on_throttle(self, retry_after: float | None = None) -> None:
+        """The server answered 429: slow every limiter of the account down, and pause them
+        all for ``retry_after`` (sent with this limiter's next call to the storage)."""
+        self.throttles += 1
+        self._record(True)
+        if self.throttle_share < self.threshold:
+            return
+        self._pending_slow = True
+        if retry_after is not None and retry_after > 0:
+            self._pending_pause = max(self._pending_pause, float(retry_after))
+
+    def on_success(self) -> None:
+        """A request went through unthrottled: the shared rate may grow back."""
+        self._record(False)
+        self._pending_growth = True

@@ -1,0 +1,1 @@
+"""Tests of the shared storage (a package, so that its conftest does not shadow the top one)."""
