@@ -15,16 +15,8 @@ from urllib.parse import unquote, urlsplit
 
 import attrs
 
-from .._errors import PlivoError
+from .._errors import ConfigurationError, PlivoError
 from .._log import register_secret
-
-# ConfigurationError is moving from _session to _errors; import it from wherever it is.
-# TODO(merge): once _errors has it, keep only the first import (the fallback is an import
-# of _session, which would be a cycle as soon as the session imports this package).
-try:
-    from .._errors import ConfigurationError  # type: ignore[attr-defined,unused-ignore]
-except ImportError:  # pragma: no cover - depends on which branch this runs in
-    from .._session import ConfigurationError  # type: ignore[assignment,unused-ignore]
 
 __all__ = [
     "DEFAULT_REDIS_PORT",
