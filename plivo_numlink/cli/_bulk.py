@@ -167,7 +167,7 @@ def _extras(
     if opts["yes"] and not opts["dry_run"]:
         return None
     reading = read_campaign(op.connect(dict(opts)), job.campaign_id, feedback)
-    extras = [e.number for e in run_to_end(reading, campaign=job.campaign_id)]
+    extras = [e.number for e in run_to_end(reading, job.campaign_id)]
     extras = [number for number in extras if number not in desired]
     count = out.plural(len(extras), "number")
     question = f"unlink {count} not in the input from {job.campaign_id}?"

@@ -36,20 +36,17 @@ def _numbers(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     raise click.BadParameter(f"{value!r} is not {param.metavar}")
 
 
+_RATES_TEXT = "Answer a share P of requests with STATUS, e.g. 503=0.05 (repeatable)."
+_RATES = {"callback": _numbers, "text": _RATES_TEXT}
+
+
 @click.command("fake-server")
 @options(
     opt("--host", default="127.0.0.1", text="Address to listen on."),
     opt("--port", type=click.IntRange(0, 65535), default=0, text="0: a free port (printed)."),
     opt("--seed", type=int, default=0, text="Seed of the faults."),
     opt("--latency", default="0", metavar="S|LOW,HIGH", callback=_numbers, text="Per request."),
-    opt(
-        "--error-rate",
-        "error_rates",
-        multiple=True,
-        metavar="STATUS=P",
-        callback=_numbers,
-        text="Answer a share P of requests with STATUS, e.g. 503=0.05 (repeatable).",
-    ),
+    opt("--error-rate", "error_rates", multiple=True, metavar="STATUS=P", **_RATES),
     opt("--drop-rate", type=click.FloatRange(0, 1), default=0.0, text="Connections dropped."),
     opt("--rate-limit", type=click.IntRange(min=1), metavar="N", text="429 past N requests/s."),
     opt("--campaign", "campaigns", multiple=True, metavar="ID", text="(repeatable; CUOGHIN)"),
@@ -149,9 +146,8 @@ def demo_command(count: int, seed: int, poll_interval: float, **out: Any) -> Non
                 "faults: invalid entries, a repeat, and numbers the server will fail.",
                 markup=True,
             )
-            session = pn.NumLinkSession(
-                fake.auth_id, fake.auth_token, base_url=fake.base_url, **DEMO_LIMITS
-            )
+            limits = {"base_url": fake.base_url, **DEMO_LIMITS}
+            session = pn.NumLinkSession(fake.auth_id, fake.auth_token, **limits)
             return await link_or_unlink(session, job, pn.NumberInput(plan.entries), feedback)
 
     try:
@@ -188,9 +184,6 @@ def demo_command(count: int, seed: int, poll_interval: float, **out: Any) -> Non
     if not expected:
         unexpected, missing = sorted(not_ok - planted)[:5], sorted(planted - not_ok)[:5]
         stopped = f", stopped: {report.stopped_reason}" if report.stopped_reason else ""
-        click.echo(
-            f"error: the demo did not end as planned: unexpected failures {unexpected}, "
-            f"planted failures not seen {missing}{stopped}",
-            err=True,
-        )
+        seen = f"unexpected failures {unexpected}, planted failures not seen {missing}{stopped}"
+        click.echo(f"error: the demo did not end as planned: {seen}", err=True)
     raise SystemExit(EXIT_OK if expected else EXIT_NOT_OK)

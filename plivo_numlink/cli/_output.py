@@ -249,7 +249,8 @@ def finish(
         if report.failed and report_path is None and not interrupted:
             feedback.note("every number's outcome: add --report out.csv (or .json)")
     if interrupted:
-        click.echo("interrupted: the numbers never sent are reported as not_attempted", err=True)
+        undone = "pending" if report.action.startswith("wait") else "not_attempted (never sent)"
+        click.echo(f"interrupted: the numbers not done are reported as {undone}", err=True)
         raise SystemExit(_runner.EXIT_INTERRUPTED)
     stopped = report.stopped_reason
     if stopped is not None:
@@ -268,23 +269,14 @@ def request(method: str, path: str, count: int | None, why: str, **more: int) ->
     return {"method": method, "path": path, "count": count, **more, "why": why}
 
 
-def show_plan(
-    action: str,
-    campaign_id: str,
-    requests: list[dict[str, Any]],
-    as_json: bool,
-    *,
-    checked: pn.BulkReport | None = None,
-    callback: dict[str, str] | None = None,
-    unlink: list[str] | None = None,
-) -> NoReturn:
-    """A dry run's plan: the input's check, then the requests a real run would send."""
+def show_plan(action: str, campaign_id: str, requests: Any, as_json: bool, **more: Any) -> NoReturn:
+    """A dry run's plan: the input's check (``checked``), then the requests a real run would
+    send (with ``callback``), and for sync --unlink-extra the numbers it would ``unlink``."""
+    checked: pn.BulkReport | None = more.get("checked")
+    callback, unlink = more.get("callback"), more.get("unlink")
     plan: dict[str, Any] = {"dry_run": True, "action": action, "campaign_id": campaign_id}
-    invalid = [
-        {"number": o.number, "error": o.error or ""}
-        for o in (checked or ())
-        if o.kind is pn.OutcomeKind.INVALID
-    ]
+    bad = [o for o in (checked or ()) if o.kind is pn.OutcomeKind.INVALID]
+    invalid = [{"number": o.number, "error": o.error or ""} for o in bad]
     valid = len(checked or ()) - len(invalid)
     if checked is not None:
         plan.update(valid=valid, invalid=invalid, duplicates=checked.duplicates)

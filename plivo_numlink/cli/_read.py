@@ -81,7 +81,7 @@ def list_command(**opts: Any) -> None:
         out.show_plan("list", campaign_id, plan, as_json)
     session = op.connect(opts)
     feedback = out.Feedback(opts.pop("progress"), quiet=opts.pop("quiet"))
-    campaign = run_to_end(read_campaign(session, campaign_id, feedback), campaign=campaign_id)
+    campaign = run_to_end(read_campaign(session, campaign_id, feedback), campaign_id)
     data = _listing(campaign)
     count = out.plural(data["count"], "number")
     if report_path is not None:
@@ -150,7 +150,7 @@ def status_command(**opts: Any) -> None:
         async with session:
             return await session.get_numbers(campaign_id, wanted)
 
-    report = run_to_end(work(), campaign=campaign_id)
+    report = run_to_end(work(), campaign_id)
     if report_path is not None:
         out.write_report(report, report_path, feedback)
     rows = [(o, _status_text(o)) for o in report]

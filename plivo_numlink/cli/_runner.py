@@ -74,13 +74,11 @@ def run(coro: Coroutine[Any, Any, T], campaign: str | None = None) -> T:
         return asyncio.run(coro)
 
 
-def run_to_end(
-    work: Coroutine[Any, Any, T], message: str = "interrupted", campaign: str | None = None
-) -> T:
-    """Run ``work``; on Ctrl-C, say ``message`` and exit 130."""
+def run_to_end(work: Coroutine[Any, Any, T], campaign: str | None = None) -> T:
+    """Run ``work``; on Ctrl-C, say so and exit 130."""
     interrupted, result = run(interruptible(work), campaign)
     if interrupted or result is None:
-        click.echo(message, err=True)
+        click.echo("interrupted", err=True)
         raise SystemExit(EXIT_INTERRUPTED)
     return result
 
@@ -109,7 +107,7 @@ def _route_signals(signals: Sequence[int], callback: Callable[[], None]) -> Call
 
 
 def _again(signum: int, frame: object) -> None:
-    os.write(2, b"interrupted again: still writing the report, please wait\n")
+    os.write(2, b"interrupted again: finishing cleanly (the report is kept), please wait\n")
 
 
 async def _catch_interrupt(work: Awaitable[T]) -> tuple[bool, T | None]:

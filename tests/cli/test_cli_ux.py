@@ -268,3 +268,19 @@ def test_a_second_sigint_soon_after_the_first_keeps_the_report(
     outcome_kinds = kinds(read_json_report(report))
     assert list(outcome_kinds) == wanted
     assert "not_attempted" in outcome_kinds.values()
+
+
+def test_interrupted_wait_writes_its_report(
+    fake: FakePlivo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def interrupted_wait(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(NumLinkSession, "wait_for_numbers", interrupted_wait)
+    report = tmp_path / "r.json"
+    result = run(fake, "wait", CAMPAIGN, "2125550001", "--report", str(report))
+    assert result.exit_code == 130
+    assert "reported as pending" in result.stderr
+    data = read_json_report(report)
+    assert kinds(data) == {"12125550001": "pending"}
+    assert data["stopped_reason"] == "interrupted by the user (Ctrl-C)"
