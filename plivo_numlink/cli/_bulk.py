@@ -22,9 +22,10 @@ from ._runner import INTERRUPTED_REASON, CliError, interruptible, run, run_to_en
 _WAITED_FOR = (pn.OutcomeKind.ACCEPTED, pn.OutcomeKind.ALREADY)
 EPILOG = (
     "Numbers: as arguments, or -f FILE (one per line, or CSV: --column picks the column; a "
-    "first row of plain text with no number in it is a header), or -f - for stdin. Blank lines "
-    "and #-comments are skipped; lines that are not UTF-8 or not a number are reported as "
-    "invalid. Ctrl-C stops cleanly: the report still accounts for every number (exit 130)."
+    "first row of plain text with no number in it is a header), or -f - for stdin (also read "
+    "when no numbers are given and it is not a terminal). Blank lines and #-comments are "
+    "skipped; lines that are not UTF-8 or not a number are reported as invalid. Ctrl-C stops "
+    "cleanly: the report still accounts for every number (exit 130)."
 )
 
 
@@ -88,7 +89,7 @@ def sync_command(**opts: Any) -> None:
 
 @op.numbers_command(
     "wait",
-    EPILOG.split(" Ctrl-C")[0],
+    EPILOG,
     op.wait_timeout_option("--timeout", "--wait-timeout"),
     op.poll_interval_option,
     opt("--unlinked", is_flag=True, text="Wait until the numbers are gone (after unlink)."),
@@ -172,7 +173,7 @@ def _extras(
     count = out.plural(len(extras), "number")
     question = f"unlink {count} not in the input from {job.campaign_id}?"
     if extras and not opts["dry_run"] and not click.confirm(question, err=True):
-        raise CliError("not confirmed: nothing was sent")
+        raise CliError("not confirmed: nothing was changed")
     return extras
 
 

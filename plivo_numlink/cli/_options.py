@@ -119,7 +119,7 @@ def dry_run_option(what: str) -> Decorator:
 _NUMBERS = click.argument("args", nargs=-1, metavar="[CAMPAIGN] [NUMBER]...")
 _FIRST = options(_NUMBERS, campaign_option, input_options, connection_options, concurrency_option)
 _EMPTY = opt("--allow-empty", is_flag=True, text="An input without numbers is not an error.")
-_DRY = "Check the input, show the requests; change nothing (sync --unlink-extra reads the campaign)"
+_DRY = "Check the input, show the requests; change nothing (sync --unlink-extra reads the list)."
 
 
 def numbers_command(name: str, epilog: str, *decorators: Decorator, out: Any = None) -> Decorator:

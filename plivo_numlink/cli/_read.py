@@ -165,9 +165,7 @@ def status_command(**opts: Any) -> None:
         console.print(Text(f"campaign {campaign_id}", "bold"))
         table = Table("number", "status")
         for o, text in rows:
-            table.add_row(
-                Text(shown(o.number)),
-                Text(shown(text or o.error or ""), _STYLE.get(o.status, "red")),
-            )
+            style = _STYLE.get(o.status, "red")
+            table.add_row(Text(shown(o.number)), Text(shown(text or o.error or ""), style))
         console.print(table)
     raise SystemExit(EXIT_OK if report.ok else EXIT_NOT_OK)
