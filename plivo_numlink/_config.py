@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import attrs
@@ -118,11 +119,19 @@ class WaitPolicy:
 
     timeout: float = DEFAULT_WAIT_TIMEOUT
     poll_interval: float = DEFAULT_POLL_INTERVAL
+    #: Called with (done, pending) after each polling round (for progress displays).
+    on_progress: Callable[[int, int], object] | None = attrs.field(default=None, eq=False)
 
     @classmethod
-    def checked(cls, timeout: object, poll_interval: object) -> WaitPolicy:
+    def checked(
+        cls,
+        timeout: object,
+        poll_interval: object,
+        on_progress: Callable[[int, int], object] | None = None,
+    ) -> WaitPolicy:
         """The policy, or ``ValueError`` naming the bad value (``timeout`` first)."""
-        return cls(_non_negative("timeout", timeout), _non_negative("poll_interval", poll_interval))
+        seconds = _non_negative("timeout", timeout), _non_negative("poll_interval", poll_interval)
+        return cls(*seconds, on_progress)
 
 
 @attrs.frozen

@@ -346,6 +346,7 @@ class NumLinkSession:
         timeout: float = DEFAULT_WAIT_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         unlinked: bool = False,
+        on_progress: Callable[[int, int], object] | None = None,
     ) -> BulkReport:
         """Poll until each number is final or ``timeout`` seconds pass.
 
@@ -353,10 +354,11 @@ class NumLinkSession:
         (``REMOTE_FAILED``) or still processing or not listed at the deadline
         (``PENDING``). With ``unlinked=True``, done means gone from the campaign. Each round
         costs the cheaper of one GET per pending number and the list endpoint's pages.
+        ``on_progress(done, pending)`` is called after each round (for progress displays).
         """
         self._check_open()
         validate_campaign_id(campaign_id)
-        policy = WaitPolicy.checked(timeout, poll_interval)
+        policy = WaitPolicy.checked(timeout, poll_interval, on_progress)
         return await _bulk.wait_for_numbers(
             self._requester, campaign_id, numbers, wait=policy, unlinked=unlinked
         )
@@ -367,6 +369,7 @@ class NumLinkSession:
         *,
         timeout: float = DEFAULT_WAIT_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
+        on_progress: Callable[[int, int], object] | None = None,
     ) -> BulkReport:
         """Wait for what a link, unlink or sync ``report`` changed to be final.
 
@@ -374,9 +377,10 @@ class NumLinkSession:
         polled as :meth:`wait_for_numbers` does, and their statuses folded in: outcomes of
         action ``unlink`` are done when gone from the campaign, the others when COMPLETED
         (ok) or FAILED (not ok). A report with a ``stopped_reason`` is returned as it is.
+        ``on_progress`` as for :meth:`wait_for_numbers`.
         """
         self._check_open()
-        policy = WaitPolicy.checked(timeout, poll_interval)
+        policy = WaitPolicy.checked(timeout, poll_interval, on_progress)
         return await _bulk.wait_for_report(self._requester, report, policy)
 
     async def get_numbers(
@@ -406,6 +410,7 @@ class NumLinkSession:
         wait: bool = False,
         wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
+        on_progress: Callable[[int, int], object] | None = None,
     ) -> BulkReport:
         """Make ``campaign_id`` hold exactly ``numbers``.
 
@@ -413,12 +418,13 @@ class NumLinkSession:
         PROCESSING numbers alone (``ALREADY``); with ``unlink_extra=True`` unlinks numbers
         that are not desired (their outcomes follow the desired ones, action ``unlink``).
         A second run right after a completed one sends nothing but the read.
+        ``on_progress`` (with ``wait=True``) as for :meth:`wait_for_numbers`.
         """
         self._check_open()
         validate_campaign_id(campaign_id)
         validate_callback(url, method)
         check_batch_size(batch_size)
-        policy = WaitPolicy.checked(wait_timeout, poll_interval)
+        policy = WaitPolicy.checked(wait_timeout, poll_interval, on_progress)
         return await _bulk.sync(
             self._requester,
             campaign_id,

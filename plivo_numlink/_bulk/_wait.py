@@ -87,6 +87,8 @@ async def poll_statuses(
             state[number] = (status, None)
             if (status is None) if unlinked else (status is not None and status.is_final):
                 pending.pop(number, None)
+        if wait.on_progress is not None:
+            wait.on_progress(len(state) - len(pending), len(pending))
         if not pending or clock() + wait.poll_interval > deadline:
             break
         await sleep(wait.poll_interval)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 from typing import Any
 
 import click
@@ -14,11 +16,15 @@ from ._runner import EXIT_INTERRUPTED
 
 class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
+        handler = signal.getsignal(signal.SIGINT)  # a command may change it once interrupted
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             raise SystemExit(EXIT_INTERRUPTED) from None
+        finally:
+            with contextlib.suppress(ValueError, TypeError):  # not the main thread; None
+                signal.signal(signal.SIGINT, handler)
 
 
 @click.group(

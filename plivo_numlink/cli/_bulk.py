@@ -9,31 +9,23 @@ import sys
 from typing import Any, NoReturn
 
 import attrs
+import click
 
 import plivo_numlink as pn
 
-from ._options import (
-    INT_1,
-    callback_options,
-    connect,
-    no_effect,
-    number_input,
-    numbers_command,
-    opt,
-    options,
-    poll_interval_option,
-    split_campaign,
-    wait_timeout_option,
-)
-from ._output import CAMPAIGN_PATH, NUMBER_PATH, Feedback, finish, plural, request, show_plan
-from ._runner import INTERRUPTED_REASON, interruptible, run, run_to_end
+from . import _options as op
+from . import _output as out
+from ._options import INT_1, opt
+from ._read import read_campaign
+from ._runner import INTERRUPTED_REASON, CliError, interruptible, run, run_to_end
 
 _WAITED_FOR = (pn.OutcomeKind.ACCEPTED, pn.OutcomeKind.ALREADY)
 EPILOG = (
     "Numbers: as arguments, or -f FILE (one per line, or CSV: --column picks the column; a "
-    "first row of plain text with no number in it is a header), or -f - for stdin. Blank lines "
-    "and #-comments are skipped; lines that are not UTF-8 or not a number are reported as "
-    "invalid. Ctrl-C stops cleanly: the report still accounts for every number (exit 130)."
+    "first row of plain text with no number in it is a header), or -f - for stdin (also read "
+    "when no numbers are given and it is not a terminal). Blank lines and #-comments are "
+    "skipped; lines that are not UTF-8 or not a number are reported as invalid. Ctrl-C stops "
+    "cleanly: the report still accounts for every number (exit 130)."
 )
 
 
@@ -61,37 +53,32 @@ class Job:
 
 
 _BATCH = opt("--batch-size", type=INT_1, default=pn.defaults.BATCH_SIZE, text="Numbers per link.")
-_WAIT = options(
+_WAIT = op.options(
     opt("--wait", is_flag=True, text="Then poll until Plivo has processed them."),
-    wait_timeout_option("--wait-timeout"),
-    poll_interval_option,
+    op.wait_timeout_option("--wait-timeout"),
+    op.poll_interval_option,
 )
 
 
-@numbers_command("link", EPILOG, _BATCH, callback_options, _WAIT)
+@op.numbers_command("link", EPILOG, _BATCH, op.callback_options, _WAIT)
 def link_command(**opts: Any) -> None:
     """Link numbers to a campaign, in batches, with retries and pacing."""
     _run("link", opts)
 
 
-@numbers_command(
-    "unlink",
-    EPILOG,
-    no_effect("unlink", "one per request", "--batch-size"),
-    callback_options,
-    _WAIT,
-)
+@op.numbers_command("unlink", EPILOG, op.callback_options, _WAIT)
 def unlink_command(**opts: Any) -> None:
     """Unlink numbers from a campaign, one request each."""
     _run("unlink", opts)
 
 
-@numbers_command(
+@op.numbers_command(
     "sync",
     EPILOG,
     _BATCH,
     opt("--unlink-extra", is_flag=True, text="Also unlink the numbers not in the input."),
-    callback_options,
+    opt("--yes", is_flag=True, text="Unlink them without asking (needed off a terminal)."),
+    op.callback_options,
     _WAIT,
 )
 def sync_command(**opts: Any) -> None:
@@ -100,15 +87,12 @@ def sync_command(**opts: Any) -> None:
     _run("sync", opts)
 
 
-@numbers_command(
+@op.numbers_command(
     "wait",
-    EPILOG.split(" Ctrl-C")[0],
-    wait_timeout_option("--timeout", "--wait-timeout"),
-    poll_interval_option,
+    EPILOG,
+    op.wait_timeout_option("--timeout", "--wait-timeout"),
+    op.poll_interval_option,
     opt("--unlinked", is_flag=True, text="Wait until the numbers are gone (after unlink)."),
-    no_effect("wait", "it sends no link requests", "--batch-size", "--callback-url"),
-    no_effect("wait", "it sends no link requests", "--callback-method"),
-    no_effect("wait", "it always waits", "--wait"),
 )
 def wait_command(**opts: Any) -> None:
     """Wait until Plivo has processed the numbers (COMPLETED or FAILED)."""
@@ -116,29 +100,86 @@ def wait_command(**opts: Any) -> None:
 
 
 def _run(action: str, opts: dict[str, Any]) -> NoReturn:
-    campaign_id, numbers = split_campaign(opts.pop("campaign_id"), opts.pop("args"))
+    campaign_id, numbers = op.split_campaign(opts.pop("campaign_id"), opts.pop("args"))
     fields = {name: opts.pop(name) for name in _JOB_OPTIONS if name in opts}
     given = {key: opts.pop(f"callback_{key}", None) for key in ("url", "method")}
     callback = {k: v.upper() if k == "method" else v for k, v in given.items() if v is not None}
     job = Job(action, campaign_id, callback=callback, **fields)
-    feedback = Feedback(opts.pop("progress"), quiet=opts.pop("quiet"))
-    as_json, report_path = opts.pop("as_json"), opts.pop("report_path")
-    if opts.pop("dry_run"):
-        with number_input(numbers, opts) as source:
-            _dry_run(job, source, as_json=as_json)
-    session = connect(opts)
-    interrupted = False
-    with number_input(numbers, opts, feedback) as source:
-        try:
-            if action in ("link", "unlink"):
+    feedback = out.Feedback(opts.pop("progress"), quiet=opts.pop("quiet"))
+    ending = {"as_json": opts.pop("as_json"), "report_path": opts.pop("report_path")}
+    dry_run = opts["dry_run"]
+    # sync and --unlink-extra's dry run connect (and check the credentials) before reading
+    session = None if dry_run and not job.unlink_extra else op.connect(dict(opts))
+    with op.number_input(numbers, opts, None if dry_run else feedback) as source:
+        if action in ("link", "unlink"):
+            if session is None:
+                _dry_run(job, source.check(action), ending["as_json"])
+            try:
                 report, interrupted = run(link_or_unlink(session, job, source, feedback))
-            else:
-                again = ": sync keeps no partial results; run it again (it is safe to repeat)"
-                message = "interrupted" + (again if action == "sync" else "")
-                report = run_to_end(_one_call(session, job, source, feedback), message)
-        finally:
-            feedback.finish_job()
-    finish(report, feedback, as_json=as_json, report_path=report_path, interrupted=interrupted)
+            finally:
+                feedback.finish_job()
+            out.finish(report, feedback, **ending, interrupted=interrupted)
+        entries = list(source)  # sync and wait read the whole input first anyway
+        checked = source.annotate(pn.NumberInput(entries).check(action))
+    extras = _extras(job, opts, checked, feedback)
+    if session is None or dry_run:
+        _dry_run(job, checked, ending["as_json"], extras)
+    try:
+        work = interruptible(_one_call(session, job, entries, feedback))
+        interrupted, result = run(work, campaign_id)
+    except CliError as exc:  # the report still says what became of each number: nothing
+        if ending["report_path"] is not None:
+            report = _unsent(job, checked, f"not sent: {exc.message}")
+            out.write_report(report, ending["report_path"], feedback)
+        raise
+    if result is None:
+        again = "sync keeps no partial results: run it again (it is safe to repeat)"
+        if action == "sync":
+            click.echo(f"interrupted: {again}", err=True)
+        result = _unsent(job, checked, INTERRUPTED_REASON + f"; {again}" * (action == "sync"))
+    out.finish(source.annotate(result), feedback, **ending, interrupted=interrupted)
+
+
+def _unsent(job: Job, checked: pn.BulkReport, reason: str) -> pn.BulkReport:
+    """The report of a sync or wait that ended before its library call did: every line."""
+    kind = pn.OutcomeKind.PENDING if job.action == "wait" else pn.OutcomeKind.NOT_ATTEMPTED
+    action = {"sync": "link", "wait": "wait_unlinked" if job.unlinked else "wait"}[job.action]
+    changes: dict[str, Any] = {"kind": kind, "ok": False, "error": reason}
+    invalid = pn.OutcomeKind.INVALID
+    outcomes = [
+        attrs.evolve(o, action=action, **{} if o.kind is invalid else changes) for o in checked
+    ]
+    fields: dict[str, Any] = {"campaign_id": job.campaign_id, "stopped_reason": reason}
+    return attrs.evolve(checked, outcomes=tuple(outcomes), **fields)
+
+
+def _extras(
+    job: Job, opts: dict[str, Any], checked: pn.BulkReport, feedback: out.Feedback
+) -> list[str] | None:
+    """sync --unlink-extra: refuse an empty desired set; read, show or confirm what goes."""
+    desired = {o.number for o in checked if o.kind is not pn.OutcomeKind.INVALID}
+    why = "would unlink every number of the campaign; --allow-empty allows that"
+    if job.unlink_extra and not desired and not opts["allow_empty"]:
+        raise CliError(f"no valid number in the input: sync --unlink-extra {why}")
+    if not job.unlink_extra or not (opts["dry_run"] or opts["yes"] or is_terminal()):
+        if job.unlink_extra:  # off a terminal: no one to ask
+            raise CliError("sync --unlink-extra unlinks numbers: add --yes (or --dry-run)")
+        return None
+    if opts["yes"] and not opts["dry_run"]:
+        return None
+    reading = read_campaign(op.connect(dict(opts)), job.campaign_id, feedback)
+    extras = [e.number for e in run_to_end(reading, job.campaign_id)]
+    extras = [number for number in extras if number not in desired]
+    count = out.plural(len(extras), "number")
+    question = f"unlink {count} not in the input from {job.campaign_id}?"
+    if extras and not opts["dry_run"] and not click.confirm(question, err=True):
+        raise CliError("not confirmed: nothing was changed")
+    return extras
+
+
+def is_terminal() -> bool:
+    """Whether a person can answer a question (tests replace this)."""
+    return sys.stdin.isatty()
 
 
 async def _drain(bulk: pn.BulkRun) -> None:
@@ -148,7 +189,7 @@ async def _drain(bulk: pn.BulkRun) -> None:
 
 
 async def link_or_unlink(
-    session: pn.NumLinkSession, job: Job, source: pn.NumberInput, feedback: Feedback
+    session: pn.NumLinkSession, job: Job, source: pn.NumberInput, feedback: out.Feedback
 ) -> tuple[pn.BulkReport, bool]:
     """link or unlink, with a progress bar; then, with --wait, the wait for the report."""
     async with session:
@@ -170,14 +211,14 @@ async def link_or_unlink(
             if source.name == "stdin" and sys.stdin.isatty():
                 source.close()
                 feedback.note("the rest of the terminal input is not read")
+            click.echo(f"interrupted: reading the rest of {source.name} (not sent)", err=True)
             bulk.stop(INTERRUPTED_REASON)
         report = bulk.report()
         if job.wait and not interrupted and report.stopped_reason is None:
-            count = plural(sum(o.kind in _WAITED_FOR for o in report), "number")
+            count = out.plural(sum(o.kind in _WAITED_FOR for o in report), "number")
             feedback.start_phase(f"waiting for Plivo to finish processing {count} ({job.polling})")
-            wait = session.wait_for_report(
-                report, timeout=job.wait_timeout, poll_interval=job.poll_interval
-            )
+            timing = {"timeout": job.wait_timeout, "poll_interval": job.poll_interval}
+            wait = session.wait_for_report(report, **timing, on_progress=feedback.waited)
             try:
                 interrupted, waited = await interruptible(wait)
             finally:
@@ -189,56 +230,48 @@ async def link_or_unlink(
 
 
 async def _one_call(
-    session: pn.NumLinkSession, job: Job, source: pn.NumberInput, feedback: Feedback
+    session: pn.NumLinkSession, job: Job, entries: list[str], feedback: out.Feedback
 ) -> pn.BulkReport:
     """sync or wait: one library call, shown as a phase."""
+    settings: dict[str, Any] = {"poll_interval": job.poll_interval, "on_progress": feedback.waited}
     async with session:
         if job.action == "sync":
             extra = " (unlinking extra numbers)" if job.unlink_extra else ""
-            feedback.start_phase(f"syncing campaign {job.campaign_id} with {source.name}{extra}")
-            call = session.sync(
-                job.campaign_id,
-                source,
-                unlink_extra=job.unlink_extra,
-                batch_size=job.batch_size,
-                wait=job.wait,
-                wait_timeout=job.wait_timeout,
-                poll_interval=job.poll_interval,
-                **job.callback,
-            )
+            feedback.start_phase(f"syncing campaign {job.campaign_id}{extra}")
+            settings.update(job.callback, unlink_extra=job.unlink_extra, batch_size=job.batch_size)
+            settings.update(wait=job.wait, wait_timeout=job.wait_timeout)
+            call = session.sync(job.campaign_id, entries, **settings)
         else:
             state = "unlinked" if job.unlinked else "processed"
             feedback.start_phase(f"waiting until the numbers are {state} ({job.polling})")
-            call = session.wait_for_numbers(
-                job.campaign_id,
-                source,
-                timeout=job.wait_timeout,
-                poll_interval=job.poll_interval,
-                unlinked=job.unlinked,
-            )
+            settings.update(unlinked=job.unlinked, timeout=job.wait_timeout)
+            call = session.wait_for_numbers(job.campaign_id, entries, **settings)
         try:
-            return source.annotate(await call)
+            return await call
         finally:
             feedback.finish_phase()
 
 
-def _dry_run(job: Job, source: pn.NumberInput, *, as_json: bool) -> NoReturn:
-    """Read and check the input; show the requests a real run would send."""
-    checked = source.check(job.action)
+def _dry_run(
+    job: Job, checked: pn.BulkReport, as_json: bool, extras: list[str] | None = None
+) -> NoReturn:
+    """Show the requests a real run would send (and which numbers sync would unlink)."""
     valid = sum(o.kind is not pn.OutcomeKind.INVALID for o in checked)
-    campaign, number = CAMPAIGN_PATH % job.campaign_id, NUMBER_PATH % job.campaign_id
+    campaign, number = out.CAMPAIGN_PATH % job.campaign_id, out.NUMBER_PATH % job.campaign_id
     sync = job.action == "sync"
     link_why = "link the numbers missing or FAILED (at most this many)" if sync else "link"
     polls = f"poll every {job.poll_interval:g} s for up to {job.wait_timeout:g} s"
     batches = math.ceil(valid / job.batch_size)
-    post = request("POST", campaign, batches, link_why, numbers=valid, batch_size=job.batch_size)
+    sizes = {"numbers": valid, "batch_size": job.batch_size}
+    post = out.request("POST", campaign, batches, link_why, **sizes)
     extra_why = "unlink each linked number not in the input"
     steps = [
-        (sync, request("GET", campaign, None, "read the campaign")),
+        (sync, out.request("GET", campaign, None, "read the campaign")),
         (job.action in ("link", "sync"), post),
-        (job.action == "unlink", request("DELETE", number, valid, "unlink", numbers=valid)),
-        (job.unlink_extra, request("DELETE", number, None, extra_why)),
-        (job.wait, request("GET", f"{campaign} or {number}", None, polls)),
+        (job.action == "unlink", out.request("DELETE", number, valid, "unlink", numbers=valid)),
+        (job.unlink_extra, out.request("DELETE", number, len(extras or ()), extra_why)),
+        (job.wait, out.request("GET", f"{campaign} or {number}", None, polls)),
     ]
     plan = [step for wanted, step in steps if wanted]
-    show_plan(job.action, job.campaign_id, plan, as_json, checked=checked, callback=job.callback)
+    shown: dict[str, Any] = {"checked": checked, "callback": job.callback, "unlink": extras}
+    out.show_plan(job.action, job.campaign_id, plan, as_json, **shown)

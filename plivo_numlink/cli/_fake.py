@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import math
-import random
 import signal
 from typing import TYPE_CHECKING, Any
 
-import attrs
 import click
 
 import plivo_numlink as pn
@@ -38,20 +36,17 @@ def _numbers(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     raise click.BadParameter(f"{value!r} is not {param.metavar}")
 
 
+_RATES_TEXT = "Answer a share P of requests with STATUS, e.g. 503=0.05 (repeatable)."
+_RATES = {"callback": _numbers, "text": _RATES_TEXT}
+
+
 @click.command("fake-server")
 @options(
     opt("--host", default="127.0.0.1", text="Address to listen on."),
     opt("--port", type=click.IntRange(0, 65535), default=0, text="0: a free port (printed)."),
     opt("--seed", type=int, default=0, text="Seed of the faults."),
     opt("--latency", default="0", metavar="S|LOW,HIGH", callback=_numbers, text="Per request."),
-    opt(
-        "--error-rate",
-        "error_rates",
-        multiple=True,
-        metavar="STATUS=P",
-        callback=_numbers,
-        text="Answer a share P of requests with STATUS, e.g. 503=0.05 (repeatable).",
-    ),
+    opt("--error-rate", "error_rates", multiple=True, metavar="STATUS=P", **_RATES),
     opt("--drop-rate", type=click.FloatRange(0, 1), default=0.0, text="Connections dropped."),
     opt("--rate-limit", type=click.IntRange(min=1), metavar="N", text="429 past N requests/s."),
     opt("--campaign", "campaigns", multiple=True, metavar="ID", text="(repeatable; CUOGHIN)"),
@@ -108,10 +103,6 @@ def fake_server_command(host: str, port: int, error_rates: Any, **settings: Any)
     click.echo(f"stopped after {plural(requests, 'request')}", err=True)
 
 
-#: Area codes of the demo's numbers (real ones; the demo never leaves 127.0.0.1).
-_DEMO_AREA_CODES = (212, 312, 415, 512, 617, 646, 702, 718, 805, 917)
-#: Entries that are not valid US numbers, planted in the demo's input.
-DEMO_INVALID = ("555-0100", "+1 (123) 555-0199", "1-800-FLOWERS")
 DEMO_CAMPAIGN = "CUOGHIN"
 DEMO_LIMITS: dict[str, Any] = {"concurrency": 20, "rate_limit": 100.0}
 #: The demo's server: a little misbehaving; processing takes half a second, so one pass over
@@ -124,38 +115,6 @@ DEMO_FAKE: dict[str, Any] = {
     "complete_after": 0.5,
     "complete_after_polls": 0,
 }
-
-
-@attrs.frozen
-class DemoPlan:
-    """The demo's input and the failures planted in it."""
-
-    entries: tuple[str, ...]
-    #: Normalized numbers the fake server will report FAILED.
-    fail_numbers: tuple[str, ...]
-    invalid: tuple[str, ...]
-    duplicates: int
-
-
-def demo_plan(count: int, seed: int) -> DemoPlan:
-    """``count`` entries in mixed formats: valid numbers, planted invalid ones, one repeat."""
-    rng = random.Random(seed)
-    valid: list[str] = []
-    seen: set[str] = set()
-    while len(valid) < count - len(DEMO_INVALID):
-        a, x, n = rng.choice(_DEMO_AREA_CODES), rng.randrange(200, 1000), rng.randrange(10000)
-        if f"{a}{x}{n:04d}" not in seen:
-            seen.add(f"{a}{x}{n:04d}")
-            styles = (f"1{a}{x}{n:04d}", f"+1 ({a}) {x}-{n:04d}", f"{a}-{x}-{n:04d}")
-            valid.append(styles[rng.randrange(3)])
-    fail = tuple(pn.normalize_number(n) for n in rng.sample(valid, 3))
-    entries = list(valid)
-    positions = sorted(rng.sample(range(len(entries)), len(DEMO_INVALID)))
-    for position, bad in zip(positions, DEMO_INVALID, strict=True):
-        entries.insert(position, bad)
-    # The same number written another way: sent and reported once.
-    entries.insert(rng.randrange(1, len(entries)), f"+{pn.normalize_number(valid[0])}")
-    return DemoPlan(tuple(entries), fail, DEMO_INVALID, 1)
 
 
 @click.command("demo")
@@ -171,11 +130,11 @@ def demo_command(count: int, seed: int, poll_interval: float, **out: Any) -> Non
     waits for processing, and explains the result. Exit 0 when the only numbers not ok are
     the planted ones.
     """
-    from ..testing import FakePlivo
+    from .. import testing  # the fake server, only for the commands that run one
 
-    plan = demo_plan(count, seed)
+    plan = testing.demo_plan(count, seed)
     feedback = Feedback(out["progress"], quiet=out["quiet"] or out["as_json"])
-    fake = FakePlivo(seed=seed, fail_numbers=plan.fail_numbers, **DEMO_FAKE)
+    fake = testing.FakePlivo(seed=seed, fail_numbers=plan.fail_numbers, **DEMO_FAKE)
     job = Job("link", DEMO_CAMPAIGN, 25, wait_timeout=60, poll_interval=poll_interval)
 
     async def work() -> tuple[pn.BulkReport, bool]:
@@ -188,9 +147,8 @@ def demo_command(count: int, seed: int, poll_interval: float, **out: Any) -> Non
                 "faults: invalid entries, a repeat, and numbers the server will fail.",
                 markup=True,
             )
-            session = pn.NumLinkSession(
-                fake.auth_id, fake.auth_token, base_url=fake.base_url, **DEMO_LIMITS
-            )
+            limits = {"base_url": fake.base_url, **DEMO_LIMITS}
+            session = pn.NumLinkSession(fake.auth_id, fake.auth_token, **limits)
             return await link_or_unlink(session, job, pn.NumberInput(plan.entries), feedback)
 
     try:
@@ -227,9 +185,6 @@ def demo_command(count: int, seed: int, poll_interval: float, **out: Any) -> Non
     if not expected:
         unexpected, missing = sorted(not_ok - planted)[:5], sorted(planted - not_ok)[:5]
         stopped = f", stopped: {report.stopped_reason}" if report.stopped_reason else ""
-        click.echo(
-            f"error: the demo did not end as planned: unexpected failures {unexpected}, "
-            f"planted failures not seen {missing}{stopped}",
-            err=True,
-        )
+        seen = f"unexpected failures {unexpected}, planted failures not seen {missing}{stopped}"
+        click.echo(f"error: the demo did not end as planned: {seen}", err=True)
     raise SystemExit(EXIT_OK if expected else EXIT_NOT_OK)

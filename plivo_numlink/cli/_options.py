@@ -23,9 +23,10 @@ if TYPE_CHECKING:
 Decorator = Callable[[Any], Any]
 
 
-def opt(*decls: str, text: str | None = None, **settings: Any) -> Decorator:
-    """``click.option``, showing the default where there is one."""
-    return click.option(*decls, show_default="default" in settings, help=text, **settings)
+def opt(*decls: str, **settings: Any) -> Decorator:
+    """``click.option`` (``text``: its help), showing the default and environment variable."""
+    shows = {f"show_{key}": key in settings for key in ("default", "envvar")}
+    return click.option(*decls, help=settings.pop("text", None), **shows, **settings)  # type: ignore[arg-type]
 
 
 def options(*decorators: Decorator) -> Decorator:
@@ -67,61 +68,41 @@ def _read_token(ctx: click.Context, param: click.Parameter, value: str | None) -
 _METHOD = click.Choice(["GET", "POST"], case_sensitive=False)
 INT_1 = click.IntRange(min=1)
 
+_TOKEN_TEXT = "Prefer the environment variable; '-' prompts for it. Never printed."
+_TOKEN = {"metavar": "TOKEN", "callback": _read_token, "text": _TOKEN_TEXT}
+_BASE = {"default": pn.defaults.BASE_URL, "text": "API origin (e.g. a fake-server's URL)."}
+_RATE_TEXT = "Requests started per second at most; 0 or 'none': no pacing."
+_RATE = {"default": str(pn.defaults.RATE_LIMIT), "callback": _rate_limit, "text": _RATE_TEXT}
 connection_options = options(
-    opt("--auth-id", envvar="PLIVO_AUTH_ID", show_envvar=True, metavar="ID"),
-    opt(
-        "--auth-token",
-        envvar="PLIVO_AUTH_TOKEN",
-        show_envvar=True,
-        metavar="TOKEN",
-        callback=_read_token,
-        text="Prefer the environment variable; '-' prompts for it. Never printed.",
-    ),
-    opt(
-        "--base-url",
-        envvar="PLIVO_NUMLINK_BASE_URL",
-        show_envvar=True,
-        default=pn.defaults.BASE_URL,
-        metavar="URL",
-        text="API origin (e.g. a fake-server's URL).",
-    ),
-    opt("--concurrency", type=INT_1, default=pn.defaults.CONCURRENCY, text="Most at once."),
-    opt(
-        "--rate-limit",
-        default=str(pn.defaults.RATE_LIMIT),
-        metavar="N",
-        callback=_rate_limit,
-        text="Requests started per second at most; 0 or 'none': no pacing.",
-    ),
+    opt("--auth-id", envvar="PLIVO_AUTH_ID", metavar="ID"),
+    opt("--auth-token", envvar="PLIVO_AUTH_TOKEN", **_TOKEN),
+    opt("--base-url", envvar="PLIVO_NUMLINK_BASE_URL", metavar="URL", **_BASE),
+    opt("--rate-limit", metavar="N", **_RATE),
 )
+_MOST = {"default": pn.defaults.CONCURRENCY, "text": "Most at once."}
+concurrency_option = opt("--concurrency", type=INT_1, **_MOST)
 campaign_option = opt("--campaign", "campaign_id", metavar="ID", text="Else the first argument.")
 input_options = options(
     opt("-f", "--file", "path", metavar="PATH", text="Numbers file ('-': stdin)."),
     opt("--column", metavar="NAME", text="CSV column of the numbers (name or 1-based)."),
 )
-output_options = options(
+report_options = options(
     opt("--report", "report_path", metavar="PATH", callback=_report_path, text="A .json or .csv."),
     opt("--json", "as_json", is_flag=True, text="Print the report as JSON on stdout."),
     opt("-q", "--quiet", is_flag=True, text="No progress or notes on stderr."),
-    opt(
-        "--progress",
-        type=click.Choice(("auto", "bar", "lines", "none")),
-        default="auto",
-        text="On stderr: a bar, plain lines (for logs) or none; auto: bar on a terminal.",
-    ),
+)
+_PROGRESS = "On stderr: a bar, plain lines (for logs) or none; auto: bar on a terminal."
+_MODES = click.Choice(("auto", "bar", "lines", "none"))
+output_options = options(
+    report_options, opt("--progress", type=_MODES, default="auto", text=_PROGRESS)
 )
 callback_options = options(
     opt("--callback-url", metavar="URL", text="Status callback URL sent with requests."),
     opt("--callback-method", type=_METHOD, metavar="GET|POST", text="Its HTTP method."),
 )
 _SECONDS = click.FloatRange(min=0, min_open=True)
-poll_interval_option = opt(
-    "--poll-interval",
-    type=_SECONDS,
-    default=pn.defaults.POLL_INTERVAL,
-    metavar="S",
-    text="Seconds between polls.",
-)
+_POLL = {"default": pn.defaults.POLL_INTERVAL, "metavar": "S", "text": "Seconds between polls."}
+poll_interval_option = opt("--poll-interval", type=_SECONDS, **_POLL)
 
 
 def wait_timeout_option(*names: str) -> Decorator:
@@ -131,41 +112,20 @@ def wait_timeout_option(*names: str) -> Decorator:
     return opt(*names, "wait_timeout", type=range_, default=default, metavar="S", text=text)
 
 
-#: Common options that some subcommands accept only so that one set of options works with
-#: every subcommand (e.g. in a script's shared variable).
-_NO_EFFECT_SETTINGS: dict[str, dict[str, Any]] = {
-    "--batch-size": {"type": INT_1, "metavar": "INTEGER"},
-    "--callback-url": {"metavar": "URL"},
-    "--callback-method": {"type": _METHOD, "metavar": "GET|POST"},
-    "--wait": {"is_flag": True},
-}
-
-
-def no_effect(command: str, why: str, *flags: str) -> Decorator:
-    """Common options that ``command`` accepts (and checks) but does not use."""
-    text = f"(no effect for {command}: {why})"
-    return options(
-        *(opt(flag, expose_value=False, text=text, **_NO_EFFECT_SETTINGS[flag]) for flag in flags)
-    )
-
-
 def dry_run_option(what: str) -> Decorator:
-    return opt("--dry-run", is_flag=True, text=f"{what}; send nothing (no credentials needed).")
+    return opt("--dry-run", is_flag=True, text=f"{what}; change nothing (no credentials needed).")
 
 
-def numbers_command(name: str, epilog: str, *decorators: Decorator) -> Decorator:
+_NUMBERS = click.argument("args", nargs=-1, metavar="[CAMPAIGN] [NUMBER]...")
+_FIRST = options(_NUMBERS, campaign_option, input_options, connection_options, concurrency_option)
+_EMPTY = opt("--allow-empty", is_flag=True, text="An input without numbers is not an error.")
+_DRY = "Check the input, show the requests; change nothing (sync --unlink-extra reads the list)."
+
+
+def numbers_command(name: str, epilog: str, *decorators: Decorator, out: Any = None) -> Decorator:
     """A command that reads numbers, with its own options between the common ones."""
-    return options(
-        click.command(name, epilog=epilog),
-        click.argument("args", nargs=-1, metavar="[CAMPAIGN] [NUMBER]..."),
-        campaign_option,
-        input_options,
-        connection_options,
-        *decorators,
-        opt("--allow-empty", is_flag=True, text="An input without numbers is not an error."),
-        dry_run_option("Check the input and show the requests"),
-        output_options,
-    )
+    last = (_EMPTY, opt("--dry-run", is_flag=True, text=_DRY), out or output_options)
+    return options(click.command(name, epilog=epilog), _FIRST, *decorators, *last)
 
 
 def split_campaign(campaign_id: str | None, args: Sequence[str]) -> tuple[str, list[str]]:
@@ -175,6 +135,11 @@ def split_campaign(campaign_id: str | None, args: Sequence[str]) -> tuple[str, l
         if not rest:
             raise click.UsageError("no campaign: give it as the first argument or with --campaign")
         campaign_id = rest.pop(0)
+    elif rest and re.fullmatch(r"[0-9]*[A-Za-z][A-Za-z0-9]*", rest[0]):
+        raise click.UsageError(f"campaign given twice: --campaign {campaign_id} and {rest[0]}")
+    with contextlib.suppress(ValueError):
+        pn.normalize_number(campaign_id)
+        raise CliError(f"CAMPAIGN {campaign_id} looks like a phone number: give the campaign first")
     with user_errors():
         return pn.validate_campaign_id(campaign_id), rest
 
@@ -186,7 +151,8 @@ def connect(opts: dict[str, Any]) -> pn.NumLinkSession:
         raise CliError("no auth id: pass --auth-id or set PLIVO_AUTH_ID")
     if not auth_token:
         raise CliError("no auth token: set PLIVO_AUTH_TOKEN (or pass --auth-token -, to type it)")
-    settings = {name: opts.pop(name) for name in ("base_url", "concurrency", "rate_limit")}
+    names = ("base_url", "concurrency", "rate_limit")
+    settings = {name: opts.pop(name) for name in names if name in opts}
     with user_errors():
         return pn.NumLinkSession(auth_id, auth_token, **settings)
 
@@ -199,8 +165,10 @@ def number_input(
     path, column = opts["path"], opts["column"]
     if numbers and path is not None:
         raise click.UsageError("give numbers as arguments or with -f, not both")
-    if not numbers and path is None:
-        raise click.UsageError("no numbers: give them as arguments, or -f FILE (-f - is stdin)")
+    if not numbers and path is None:  # stdin, unless it is a terminal
+        if sys.stdin.isatty():
+            raise click.UsageError("no numbers: give them as arguments, or -f FILE (-f - is stdin)")
+        path = "-"
     stream = sys.stdin.buffer if path == "-" else path
     name = "stdin" if path == "-" else path or "the arguments"
     try:

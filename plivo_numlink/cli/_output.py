@@ -67,7 +67,7 @@ class Feedback:
             mode = "bar" if self.console.is_terminal else "lines"
         self.mode, self.quiet = mode, mode == "none"
         self.done = self.ok = self._next_step = 0
-        self._label = ""
+        self._label = self._phase = self._counts = ""
         self._total: int | None = None
         self._started = self._last = 0.0
         self._lined = -1  # the count at the last progress line (-1: none yet)
@@ -143,20 +143,35 @@ class Feedback:
         bad, rate = self.done - self.ok, self._rate(now) or "-"
         self.console.print(f"{self._label}: {where}, {self.ok:,} ok, {bad:,} not ok, {rate}")
 
-    def start_phase(self, text: str) -> None:
-        """A phase without per-number progress (waiting, sync) begins."""
+    def start_phase(self, text: str, *, announce: bool = True) -> None:
+        """A phase without per-number progress (waiting, sync, reading) begins."""
+        self._phase, self._counts, self._last = text, "", time.monotonic()
         if self.mode == "bar":
             columns = (bar.SpinnerColumn(), bar.TextColumn("{task.description}"))
             self._live = bar.Progress(*columns, bar.TimeElapsedColumn(), console=self.console)
-            self._live.add_task(text, total=None)
+            self._task = self._live.add_task(shown(text), total=None)
             self._live.start()
-        elif self.mode == "lines":
+        elif self.mode == "lines" and announce:
             self.console.print(f"{text}...", markup=False)
+
+    def update_phase(self, counts: str, every: float = 0.0) -> None:
+        """The phase's counts changed: shown on the bar, or as a line (at most ``every`` s)."""
+        now = time.monotonic()
+        if counts != self._counts and self._task is not None and self._live is not None:
+            self._live.update(self._task, description=shown(f"{self._phase}: {counts}"))
+        elif counts != self._counts and self.mode == "lines" and now - self._last >= every:
+            self._last = now
+            self.console.print(f"{self._phase}: {counts}", markup=False)
+        self._counts = counts
+
+    def waited(self, done: int, pending: int) -> None:
+        """A polling round's counts (the wait's ``on_progress`` hook)."""
+        self.update_phase(f"{done:,} done, {pending:,} pending")
 
     def finish_phase(self) -> None:
         if self._live is not None:
             self._live.stop()
-            self._live = None
+            self._live, self._task = None, None
 
 
 def render_summary(report: pn.BulkReport, console: Console) -> None:
@@ -222,6 +237,9 @@ def finish(
 ) -> NoReturn:
     """Print and write the report, then exit with the code it calls for."""
     if report_path is not None:
+        if interrupted:
+            count = plural(len(report), "number")
+            click.echo(f"interrupted: writing the report ({count}) to {report_path}...", err=True)
         write_report(report, report_path, feedback)
     if as_json:
         report.write_json(sys.stdout)
@@ -231,7 +249,8 @@ def finish(
         if report.failed and report_path is None and not interrupted:
             feedback.note("every number's outcome: add --report out.csv (or .json)")
     if interrupted:
-        click.echo("interrupted: the numbers never sent are reported as not_attempted", err=True)
+        undone = "pending" if report.action.startswith("wait") else "not_attempted (never sent)"
+        click.echo(f"interrupted: the numbers not done are reported as {undone}", err=True)
         raise SystemExit(_runner.EXIT_INTERRUPTED)
     stopped = report.stopped_reason
     if stopped is not None:
@@ -250,27 +269,21 @@ def request(method: str, path: str, count: int | None, why: str, **more: int) ->
     return {"method": method, "path": path, "count": count, **more, "why": why}
 
 
-def show_plan(
-    action: str,
-    campaign_id: str,
-    requests: list[dict[str, Any]],
-    as_json: bool,
-    *,
-    checked: pn.BulkReport | None = None,
-    callback: dict[str, str] | None = None,
-) -> NoReturn:
-    """A dry run's plan: the input's check, then the requests a real run would send."""
+def show_plan(action: str, campaign_id: str, requests: Any, as_json: bool, **more: Any) -> NoReturn:
+    """A dry run's plan: the input's check (``checked``), then the requests a real run would
+    send (with ``callback``), and for sync --unlink-extra the numbers it would ``unlink``."""
+    checked: pn.BulkReport | None = more.get("checked")
+    callback, unlink = more.get("callback"), more.get("unlink")
     plan: dict[str, Any] = {"dry_run": True, "action": action, "campaign_id": campaign_id}
-    invalid = [
-        {"number": o.number, "error": o.error or ""}
-        for o in (checked or ())
-        if o.kind is pn.OutcomeKind.INVALID
-    ]
+    bad = [o for o in (checked or ()) if o.kind is pn.OutcomeKind.INVALID]
+    invalid = [{"number": o.number, "error": o.error or ""} for o in bad]
     valid = len(checked or ()) - len(invalid)
     if checked is not None:
         plan.update(valid=valid, invalid=invalid, duplicates=checked.duplicates)
         plan["callback"] = callback or None
     plan["requests"] = requests
+    if unlink is not None:
+        plan["unlink"] = unlink
     exit_code = _runner.EXIT_NOT_OK if invalid else _runner.EXIT_OK
     if as_json:
         click.echo(json.dumps(plan, indent=2))
@@ -290,6 +303,9 @@ def show_plan(
     if callback:
         body = ", ".join(f"{key}={value}" for key, value in callback.items())
         print_(f"  with the status callback {body}", markup=False)
+    if unlink is not None:
+        print_(f"would unlink {plural(len(unlink), 'number')} not in the input:")
+        print_("".join(f"  {shown(number)}\n" for number in unlink), end="", markup=False)
     if invalid:
         print_(f"invalid numbers (never sent): {len(invalid):,}")
         for entry in invalid[:SHOWN_INVALID]:

@@ -7,34 +7,15 @@ import json
 from collections import Counter
 from typing import IO, Any
 
+import attrs
 import click
 from rich.table import Table
 from rich.text import Text
 
 import plivo_numlink as pn
 
-from ._options import (
-    campaign_option,
-    connect,
-    connection_options,
-    dry_run_option,
-    no_effect,
-    number_input,
-    numbers_command,
-    output_options,
-    split_campaign,
-)
-from ._output import (
-    CAMPAIGN_PATH,
-    NUMBER_PATH,
-    Feedback,
-    plural,
-    request,
-    show_plan,
-    stdout_console,
-    write_file,
-    write_report,
-)
+from . import _options as op
+from . import _output as out
 from ._runner import EXIT_NOT_OK, EXIT_OK, CliError, run_to_end, shown
 
 _STYLE: dict[pn.LinkStatus | None, str] = {
@@ -61,37 +42,48 @@ def _listing(campaign: pn.CampaignNumbers) -> dict[str, Any]:
     }
 
 
+async def read_campaign(
+    session: pn.NumLinkSession, campaign_id: str, feedback: out.Feedback
+) -> pn.CampaignNumbers:
+    """The campaign's numbers (as list_numbers gives them), with pages and numbers read shown."""
+    pages: list[pn.CampaignNumbers] = []
+    seen: dict[str, pn.NumberStatus] = {}
+    async with session:
+        feedback.start_phase(f"reading campaign {campaign_id}", announce=False)
+        try:
+            async for page in session.iter_pages(campaign_id):
+                pages.append(page)
+                seen.update((e.number, e) for e in page.phone_numbers if e.number not in seen)
+                read = f"{out.plural(len(pages), 'page')}, {out.plural(len(seen), 'number')}"
+                feedback.update_phase(read, every=out.PROGRESS_LINE_SECONDS)
+        finally:
+            feedback.finish_phase()
+    return attrs.evolve(pages[0], phone_numbers=tuple(seen.values()))
+
+
 @click.command("list")
 @click.argument("args", nargs=-1, metavar="[CAMPAIGN]")
-@campaign_option
-@connection_options
-@no_effect("list", "it only reads", "--batch-size", "--callback-url", "--callback-method")
-@no_effect("list", "it reads the campaign once", "--wait")
-@dry_run_option("Show the request")
-@output_options
+@op.campaign_option
+@op.connection_options
+@op.dry_run_option("Show the request")
+@op.output_options
 def list_command(**opts: Any) -> None:
     """List a campaign's numbers and their statuses.
 
     --report writes the listing (.json: what --json prints; .csv: number,status rows).
     """
-    campaign_id, rest = split_campaign(opts.pop("campaign_id"), opts.pop("args"))
+    campaign_id, rest = op.split_campaign(opts.pop("campaign_id"), opts.pop("args"))
     if rest:
         raise click.UsageError(f"unexpected arguments: {' '.join(rest)}")
     as_json, report_path = opts.pop("as_json"), opts.pop("report_path")
     if opts.pop("dry_run"):
-        plan = [request("GET", CAMPAIGN_PATH % campaign_id, None, "read the campaign")]
-        show_plan("list", campaign_id, plan, as_json)
-    session = connect(opts)
-    feedback = Feedback(opts.pop("progress"), quiet=opts.pop("quiet"))
-
-    async def work() -> pn.CampaignNumbers:
-        async with session:
-            return await session.list_numbers(campaign_id)
-
-    # No progress line: one page at a time goes by fast, and a note would only add noise.
-    campaign = run_to_end(work())
+        plan = [out.request("GET", out.CAMPAIGN_PATH % campaign_id, None, "read the campaign")]
+        out.show_plan("list", campaign_id, plan, as_json)
+    session = op.connect(opts)
+    feedback = out.Feedback(opts.pop("progress"), quiet=opts.pop("quiet"))
+    campaign = run_to_end(read_campaign(session, campaign_id, feedback), campaign_id)
     data = _listing(campaign)
-    count = plural(data["count"], "number")
+    count = out.plural(data["count"], "number")
     if report_path is not None:
 
         def write(file: IO[str]) -> None:
@@ -101,12 +93,12 @@ def list_command(**opts: Any) -> None:
             else:
                 file.write(json.dumps(data, indent=2) + "\n")
 
-        write_file(report_path, write)
+        out.write_file(report_path, write)
         feedback.note(f"listing written to {report_path} ({count})")
     if as_json:
         click.echo(json.dumps(data, indent=2))
         raise SystemExit(EXIT_OK)
-    console = stdout_console()
+    console = out.stdout_console()
     alias = f" ({campaign.campaign_alias})" if campaign.campaign_alias else ""
     console.print(Text(f"campaign {campaign.campaign_id}{alias}: {count}", "bold"))
     table = Table("number", "status")
@@ -127,12 +119,8 @@ def _status_text(outcome: pn.NumberOutcome) -> str | None:
     return outcome.status.value if outcome.status is not None else None
 
 
-@numbers_command(
-    "status",
-    "Numbers: as arguments, or -f FILE, or -f - for stdin.",
-    no_effect("status", "one number per request", "--batch-size"),
-    no_effect("status", "it only reads", "--callback-url", "--callback-method"),
-    no_effect("status", "it reads each status once; see the wait command", "--wait"),
+@op.numbers_command(
+    "status", "Numbers: as arguments, or -f FILE, or -f - for stdin.", out=op.report_options
 )
 def status_command(**opts: Any) -> None:
     """Show each number's status in a campaign.
@@ -142,10 +130,10 @@ def status_command(**opts: Any) -> None:
     number (action "status"; kind completed, pending for PROCESSING, remote_failed, or
     rejected when not linked).
     """
-    campaign_id, numbers = split_campaign(opts.pop("campaign_id"), opts.pop("args"))
+    campaign_id, numbers = op.split_campaign(opts.pop("campaign_id"), opts.pop("args"))
     as_json, report_path = opts.pop("as_json"), opts.pop("report_path")
-    feedback = Feedback(opts.pop("progress"), quiet=opts.pop("quiet"))
-    with number_input(numbers, opts, feedback) as source:
+    feedback = out.Feedback(quiet=opts.pop("quiet"))
+    with op.number_input(numbers, opts, feedback) as source:
         checked = source.check("status")
     invalid = [o.error or o.number for o in checked if o.kind is pn.OutcomeKind.INVALID]
     if invalid:
@@ -153,17 +141,18 @@ def status_command(**opts: Any) -> None:
         raise CliError(invalid[0] + more)
     wanted = [o.number for o in checked]
     if opts.pop("dry_run"):
-        plan = [request("GET", NUMBER_PATH % campaign_id, len(wanted), "read each number's status")]
-        show_plan("status", campaign_id, plan, as_json, checked=checked)
-    session = connect(opts)
+        path, why = out.NUMBER_PATH % campaign_id, "read each number's status"
+        plan = [out.request("GET", path, len(wanted), why)]
+        out.show_plan("status", campaign_id, plan, as_json, checked=checked)
+    session = op.connect(opts)
 
     async def work() -> pn.BulkReport:
         async with session:
             return await session.get_numbers(campaign_id, wanted)
 
-    report = run_to_end(work())
+    report = run_to_end(work(), campaign_id)
     if report_path is not None:
-        write_report(report, report_path, feedback)
+        out.write_report(report, report_path, feedback)
     rows = [(o, _status_text(o)) for o in report]
     if as_json:
         data = [
@@ -172,13 +161,11 @@ def status_command(**opts: Any) -> None:
         ]
         click.echo(json.dumps(data, indent=2))
     else:
-        console = stdout_console()
+        console = out.stdout_console()
         console.print(Text(f"campaign {campaign_id}", "bold"))
         table = Table("number", "status")
         for o, text in rows:
-            table.add_row(
-                Text(shown(o.number)),
-                Text(shown(text or o.error or ""), _STYLE.get(o.status, "red")),
-            )
+            style = _STYLE.get(o.status, "red")
+            table.add_row(Text(shown(o.number)), Text(shown(text or o.error or ""), style))
         console.print(table)
     raise SystemExit(EXIT_OK if report.ok else EXIT_NOT_OK)

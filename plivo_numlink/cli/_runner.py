@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
 import signal
 import sys
@@ -50,14 +51,15 @@ class CliFailure(CliError):
 
 
 @contextlib.contextmanager
-def user_errors() -> Iterator[None]:
+def user_errors(campaign: str | None = None) -> Iterator[None]:
     """Turn the library's configuration and API errors into one-line CLI errors."""
+    where = f"campaign {campaign}: " if campaign else ""
     try:
         yield
     except (pn.AuthenticationError, pn.ForbiddenError) as exc:
-        raise CliError(f"{exc}; {CREDENTIALS_HINT}") from None
-    except pn.CampaignNotFoundError as exc:
-        raise CliError(f"{exc}; {CAMPAIGN_HINT}") from None
+        raise CliError(f"{where}{exc}; {CREDENTIALS_HINT}") from None
+    except pn.NotFoundError as exc:  # the CLI reads no single number: the campaign is unknown
+        raise CliError(f"{where}{exc}; {CAMPAIGN_HINT}") from None
     except pn.ConfigurationError as exc:
         raise CliError(str(exc).replace("base_url", "--base-url")) from None
     except pn.PlivoError as exc:
@@ -66,22 +68,22 @@ def user_errors() -> Iterator[None]:
         raise CliError(re.sub(r"^(url|method)\b", r"--callback-\1", str(exc))) from None
 
 
-def run(coro: Coroutine[Any, Any, T]) -> T:
-    """``asyncio.run(coro)``, with the library's errors as CLI errors."""
-    with user_errors():
+def run(coro: Coroutine[Any, Any, T], campaign: str | None = None) -> T:
+    """``asyncio.run(coro)``, with the library's errors as CLI errors (naming ``campaign``)."""
+    with user_errors(campaign):
         return asyncio.run(coro)
 
 
-def run_to_end(work: Coroutine[Any, Any, T], message: str = "interrupted") -> T:
-    """Run ``work``; on Ctrl-C, say ``message`` and exit 130."""
-    interrupted, result = run(interruptible(work))
+def run_to_end(work: Coroutine[Any, Any, T], campaign: str | None = None) -> T:
+    """Run ``work``; on Ctrl-C, say so and exit 130."""
+    interrupted, result = run(interruptible(work), campaign)
     if interrupted or result is None:
-        click.echo(message, err=True)
+        click.echo("interrupted", err=True)
         raise SystemExit(EXIT_INTERRUPTED)
     return result
 
 
-def _route_signals(signals: Sequence[int], callback: Callable[[], None]) -> Callable[[], None]:
+def _route_signals(signals: Sequence[int], callback: Callable[[], None]) -> Callable[[bool], None]:
     """Route ``signals`` to ``callback`` in the running loop; return the undo function. (Where
     that is not possible, Ctrl-C raises KeyboardInterrupt, which interruptible catches.)"""
     loop = asyncio.get_running_loop()
@@ -90,15 +92,22 @@ def _route_signals(signals: Sequence[int], callback: Callable[[], None]) -> Call
         for signum in signals:
             loop.add_signal_handler(signum, callback)
     except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or Windows
-        return lambda: None
+        return lambda stopping: None
 
-    def restore() -> None:
+    def restore(stopping: bool) -> None:
         for signum, handler in previous.items():
             loop.remove_signal_handler(signum)
+            # Once interrupted, a second Ctrl-C must not lose the report being written (the
+            # command group puts the previous handler back when the command ends).
+            handler = _again if signum == signal.SIGINT and stopping else handler
             if handler is not None:
                 signal.signal(signum, handler)
 
     return restore
+
+
+def _again(signum: int, frame: object) -> None:
+    os.write(2, b"interrupted again: finishing cleanly (the report is kept), please wait\n")
 
 
 async def _catch_interrupt(work: Awaitable[T]) -> tuple[bool, T | None]:
@@ -133,4 +142,4 @@ async def interruptible(
             raise
         return True, None
     finally:
-        restore()
+        restore(interrupted)

@@ -38,6 +38,7 @@ as long as the requests arrive in the same order.
 from __future__ import annotations
 
 from ._callbacks import SentCallback
+from ._demo import DemoPlan, demo_plan
 from ._http import RecordedRequest, basic_auth_header
 from ._server import DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN, FakePlivo, serve
 from ._state import COMPLETED as COMPLETED
@@ -50,11 +51,13 @@ __all__ = [
     "DEFAULT_AUTH_ID",
     "DEFAULT_AUTH_TOKEN",
     "Campaign",
+    "DemoPlan",
     "FakePlivo",
     "PendingChange",
     "RecordedRequest",
     "SentCallback",
     "basic_auth_header",
+    "demo_plan",
     "generated_numbers",
     "serve",
 ]

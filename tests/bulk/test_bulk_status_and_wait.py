@@ -195,6 +195,29 @@ async def test_wait_for_report_folds_final_statuses_into_a_link_report() -> None
     assert waited.requests == len(fake.requests)
 
 
+async def test_waits_report_done_and_pending_after_each_round_to_on_progress() -> None:
+    # The hook a progress display needs: (done, pending) after every polling round.
+    async with on_fake(complete_after_polls=2) as (_fake, session):
+        report = await session.link_many(CAMPAIGN, [A, B])
+        seen: list[tuple[int, int]] = []
+        progress = {"timeout": 5, "poll_interval": 0, "on_progress": lambda *c: seen.append(c)}
+        await session.wait_for_report(report, **progress)
+        assert seen[0] == (0, 2)
+        assert seen[-1] == (2, 0)
+        seen.clear()
+        on_progress = progress["on_progress"]
+        await session.wait_for_numbers(
+            CAMPAIGN, [A, B, C], timeout=0.2, poll_interval=0.05, on_progress=on_progress
+        )
+        assert set(seen) == {(2, 1)}  # C is not linked: pending until the deadline
+        seen.clear()
+        synced = await session.sync(
+            CAMPAIGN, [D], wait=True, wait_timeout=5, poll_interval=0, on_progress=on_progress
+        )
+        assert synced.ok
+    assert seen[-1] == (1, 0)
+
+
 async def test_wait_for_report_waits_for_unlinked_numbers_to_be_gone() -> None:
     async with on_fake() as (fake, session):
         fake.set_status(CAMPAIGN, A, "COMPLETED")

@@ -89,7 +89,9 @@ def test_unlink_with_wait_removes_the_numbers(fake: FakePlivo) -> None:
 def test_sync_links_missing_and_unlinks_extra(fake: FakePlivo) -> None:
     fake.set_status(CAMPAIGN, "12125550001", "COMPLETED")
     fake.set_status(CAMPAIGN, "12125550009", "COMPLETED")
-    result = run(fake, "sync", CAMPAIGN, "2125550001", "2125550002", "--unlink-extra", "--json")
+    result = run(
+        fake, "sync", CAMPAIGN, "2125550001", "2125550002", "--unlink-extra", "--yes", "--json"
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["action"] == "sync"

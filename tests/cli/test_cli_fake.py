@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import attrs
 import pytest
 
-from plivo_numlink.cli import _fake as cli_fake
+from plivo_numlink import testing
 from plivo_numlink.testing import FakePlivo, basic_auth_header
 
 from .cli_helpers import (
@@ -137,8 +137,8 @@ def test_demo_json_is_the_report(tmp_path: Path) -> None:
 
 
 def test_demo_plan_is_repeatable_and_plants_what_it_says() -> None:
-    plan = cli_fake.demo_plan(100, seed=7)
-    assert plan == cli_fake.demo_plan(100, seed=7)
+    plan = testing.demo_plan(100, seed=7)
+    assert plan == testing.demo_plan(100, seed=7)
     assert len(plan.entries) == 101  # one repeat
     assert set(plan.invalid) <= set(plan.entries)
     assert len(plan.fail_numbers) == 3
@@ -170,13 +170,13 @@ def test_fake_server_rejects_a_bad_campaign_id() -> None:
 
 
 def test_demo_exits_1_when_something_unplanned_fails(monkeypatch: pytest.MonkeyPatch) -> None:
-    plan = cli_fake.demo_plan
+    plan = testing.demo_plan
 
-    def plan_with_a_surprise(count: int, seed: int) -> cli_fake.DemoPlan:
+    def plan_with_a_surprise(count: int, seed: int) -> testing.DemoPlan:
         planned = plan(count, seed)
         return attrs.evolve(planned, entries=(*planned.entries, "surprise"))
 
-    monkeypatch.setattr(cli_fake, "demo_plan", plan_with_a_surprise)
+    monkeypatch.setattr(testing, "demo_plan", plan_with_a_surprise)
     result = run(None, "demo", "--count", "10", "--poll-interval", "0.05", "-q")
     assert result.exit_code == 1
     assert "surprise" in result.stderr

@@ -261,7 +261,7 @@ def test_a_very_long_first_line_is_reported_not_taken_for_a_header(
     [
         ["link"],
         ["unlink"],
-        ["sync", "--unlink-extra"],
+        ["sync", "--unlink-extra", "--yes"],
         ["wait", "--timeout", "0"],
         ["status"],
         ["link", "--dry-run"],

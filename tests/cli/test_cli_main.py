@@ -82,12 +82,25 @@ COMMON_OPTIONS: list[list[str]] = [
 SUBCOMMANDS = ["link", "unlink", "sync", "wait", "list", "status"]
 
 
-#: Every (subcommand, option) pair; list reads no numbers, so it has no -f or --column.
+#: The common options that mean nothing for a subcommand, which it therefore does not offer:
+#: list reads no numbers and pages one at a time; only link, unlink and sync send changes
+#: (with callbacks, and --wait after them); only link and sync send batches.
+NOT_OFFERED = {
+    "link": set(),
+    "sync": set(),
+    "unlink": {"--batch-size"},
+    "wait": {"--batch-size", "--callback-url", "--callback-method", "--wait"},
+    "status": {"--batch-size", "--callback-url", "--callback-method", "--wait"},
+    "list": {"-f", "--column", "--concurrency", "--batch-size", "--callback-url"}
+    | {"--callback-method", "--wait"},
+}
+
+#: Every (subcommand, option) pair the subcommand offers.
 COMMON_OPTION_CASES = [
     pytest.param(command, option, id=f"{command} {option[0]}")
     for command in SUBCOMMANDS
     for option in COMMON_OPTIONS
-    if not (command == "list" and option[0] in ("-f", "--column"))
+    if option[0] not in NOT_OFFERED[command]
 ]
 
 
@@ -112,18 +125,23 @@ def test_every_subcommand_accepts_every_common_option(
 
 @pytest.mark.parametrize(
     ("command", "option"),
-    [
-        ("unlink", "--batch-size"),
-        ("wait", "--callback-url"),
-        ("wait", "--wait"),
-        ("list", "--batch-size"),
-        ("status", "--wait"),
-    ],
+    [(command, option) for command in SUBCOMMANDS for option in sorted(NOT_OFFERED[command])],
 )
-def test_an_option_without_meaning_says_so_in_the_help(command: str, option: str) -> None:
+def test_a_subcommand_offers_no_option_without_meaning(command: str, option: str) -> None:
+    # No documented no-ops: an option a subcommand would ignore is refused, not accepted.
     result = CliRunner().invoke(cli, [command, "--help"], env={"COLUMNS": "200"})
-    line = next(line for line in result.stdout.splitlines() if line.split()[:1] == [option])
-    assert f"no effect for {command}" in line
+    assert not [line for line in result.stdout.splitlines() if line.split()[:1] == [option]]
+    assert "no effect" not in result.stdout
+    refused = run(None, command, CAMPAIGN, "2125550001", option, "--dry-run")
+    assert refused.exit_code == 2
+    assert "No such option" in refused.stderr
+
+
+def test_status_offers_no_progress_display() -> None:
+    # status reads each number once and shows no progress: only -q quiets its notes.
+    help_text = CliRunner().invoke(cli, ["status", "--help"], env={"COLUMNS": "200"}).stdout
+    assert "--progress" not in help_text
+    assert "--quiet" in help_text
 
 
 # -------------------------------------------------------------------------------------------

@@ -61,13 +61,10 @@ def test_dry_run_json_lists_requests_and_invalid_numbers(fake: FakePlivo) -> Non
 def test_dry_run_of_sync_with_wait_describes_every_step(fake: FakePlivo) -> None:
     result = run(fake, "sync", CAMPAIGN, "2125550001", "--unlink-extra", "--wait", "--dry-run")
     assert result.exit_code == 0
-    assert [line.split()[0] for line in result.stdout.splitlines() if line.startswith("  ")] == [
-        "GET",
-        "POST",
-        "DELETE",
-        "GET",
-    ]
-    assert fake.requests == []
+    steps = [line.split()[0] for line in result.stdout.splitlines() if line.startswith("  ")]
+    assert steps == ["GET", "POST", "DELETE", "GET"]
+    # The dry run of --unlink-extra reads the campaign (to list what would go), nothing more.
+    assert {request.method for request in fake.requests} <= {"GET"}
 
 
 def test_missing_credentials_is_one_line_exit_2(fake: FakePlivo) -> None:
