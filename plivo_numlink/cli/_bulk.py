@@ -66,7 +66,7 @@ def link_command(**opts: Any) -> None:
     _run("link", opts)
 
 
-@op.numbers_command("unlink", EPILOG, op.callback_options, _WAIT)
+@op.numbers_command("unlink", EPILOG, op.callback_options, _WAIT, op.ignored("--batch-size"))
 def unlink_command(**opts: Any) -> None:
     """Unlink numbers from a campaign, one request each."""
     _run("unlink", opts)
@@ -93,6 +93,7 @@ def sync_command(**opts: Any) -> None:
     op.wait_timeout_option("--timeout", "--wait-timeout"),
     op.poll_interval_option,
     opt("--unlinked", is_flag=True, text="Wait until the numbers are gone (after unlink)."),
+    op.ignored(*op.SENDING),
 )
 def wait_command(**opts: Any) -> None:
     """Wait until Plivo has processed the numbers (COMPLETED or FAILED)."""

@@ -40,6 +40,17 @@ def options(*decorators: Decorator) -> Decorator:
     return apply
 
 
+SENDING = ("--batch-size", "--callback-url", "--callback-method", "--wait")
+
+
+def ignored(*decls: str) -> Decorator:
+    """API.md's common options that mean nothing here: accepted, since scripts pass the common
+    set to every subcommand, but never offered in --help and without effect."""
+    flag = {"--wait"}
+    hidden = (click.option(d, is_flag=d in flag, hidden=True, expose_value=False) for d in decls)
+    return options(*hidden)
+
+
 def _rate_limit(ctx: click.Context, param: click.Parameter, value: str) -> float | None:
     text = value.strip().lower()
     with contextlib.suppress(ValueError):

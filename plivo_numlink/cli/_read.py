@@ -67,6 +67,7 @@ async def read_campaign(
 @op.connection_options
 @op.dry_run_option("Show the request")
 @op.output_options
+@op.ignored("--concurrency", *op.SENDING)
 def list_command(**opts: Any) -> None:
     """List a campaign's numbers and their statuses.
 
@@ -120,7 +121,10 @@ def _status_text(outcome: pn.NumberOutcome) -> str | None:
 
 
 @op.numbers_command(
-    "status", "Numbers: as arguments, or -f FILE, or -f - for stdin.", out=op.report_options
+    "status",
+    "Numbers: as arguments, or -f FILE, or -f - for stdin.",
+    op.ignored(*op.SENDING),
+    out=op.report_options,
 )
 def status_command(**opts: Any) -> None:
     """Show each number's status in a campaign.

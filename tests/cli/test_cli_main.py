@@ -82,9 +82,9 @@ COMMON_OPTIONS: list[list[str]] = [
 SUBCOMMANDS = ["link", "unlink", "sync", "wait", "list", "status"]
 
 
-#: The common options that mean nothing for a subcommand, which it therefore does not offer:
-#: list reads no numbers and pages one at a time; only link, unlink and sync send changes
-#: (with callbacks, and --wait after them); only link and sync send batches.
+#: The common options that mean nothing for a subcommand, which it therefore does not offer
+#: in --help: list reads no numbers and pages one at a time; only link, unlink and sync send
+#: changes (with callbacks, and --wait after them); only link and sync send batches.
 NOT_OFFERED = {
     "link": set(),
     "sync": set(),
@@ -95,12 +95,15 @@ NOT_OFFERED = {
     | {"--callback-method", "--wait"},
 }
 
-#: Every (subcommand, option) pair the subcommand offers.
+#: Options that are no common option of ../shared/API.md: list refuses them.
+NOT_ACCEPTED = {"list": {"-f", "--column"}}
+
+#: Every (subcommand, option) pair the subcommand accepts: API.md's common options everywhere.
 COMMON_OPTION_CASES = [
     pytest.param(command, option, id=f"{command} {option[0]}")
     for command in SUBCOMMANDS
     for option in COMMON_OPTIONS
-    if option[0] not in NOT_OFFERED[command]
+    if option[0] not in NOT_ACCEPTED.get(command, set())
 ]
 
 
@@ -128,13 +131,29 @@ def test_every_subcommand_accepts_every_common_option(
     [(command, option) for command in SUBCOMMANDS for option in sorted(NOT_OFFERED[command])],
 )
 def test_a_subcommand_offers_no_option_without_meaning(command: str, option: str) -> None:
-    # No documented no-ops: an option a subcommand would ignore is refused, not accepted.
+    # No documented no-ops: an option a subcommand would ignore is not in its help.
     result = CliRunner().invoke(cli, [command, "--help"], env={"COLUMNS": "200"})
     assert not [line for line in result.stdout.splitlines() if line.split()[:1] == [option]]
     assert "no effect" not in result.stdout
-    refused = run(None, command, CAMPAIGN, "2125550001", option, "--dry-run")
+
+
+@pytest.mark.parametrize(
+    ("command", "option"),
+    [(command, option) for command, options in NOT_ACCEPTED.items() for option in options],
+)
+def test_list_refuses_options_outside_the_common_set(command: str, option: str) -> None:
+    refused = run(None, command, CAMPAIGN, option, "x", "--dry-run")
     assert refused.exit_code == 2
     assert "No such option" in refused.stderr
+
+
+def test_an_ignored_common_option_changes_nothing_in_a_dry_run() -> None:
+    plain = run(None, "wait", CAMPAIGN, "2125550001", "--dry-run", "--json")
+    ignored = run(
+        None, "wait", CAMPAIGN, "2125550001", "--dry-run", "--json", "--batch-size", "7", "--wait"
+    )
+    assert ignored.exit_code == plain.exit_code == 0
+    assert ignored.stdout == plain.stdout
 
 
 def test_status_offers_no_progress_display() -> None:
