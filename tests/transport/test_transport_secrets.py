@@ -14,6 +14,7 @@ import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from conftest import AUTH_ID, AUTH_TOKEN, ServerFactory, SessionFactory
@@ -192,3 +193,25 @@ async def test_an_error_answer_echoing_the_header_shows_no_secret(
     assert not shows_a_secret(report.to_csv())
     assert not shows_a_secret(json.dumps(report.to_json()))
     assert not shows_a_secret(caplog.text)
+
+
+def test_a_cause_that_cannot_be_cleaned_in_place_is_replaced() -> None:
+    from plivo_numlink import NumLinkSession
+    from plivo_numlink._transport import sanitize_chain
+
+    NumLinkSession(AUTH_ID, AUTH_TOKEN)  # registers the secrets
+
+    class Leaky(aiohttp.ClientError):
+        def __repr__(self) -> str:
+            return f"Leaky(header='Basic {ENCODED}')"
+
+    inner = OSError(f"echo {AUTH_TOKEN}")
+    outer = Leaky(f"failed: {ENCODED}")
+    outer.__context__ = inner
+    cleaned = sanitize_chain(outer)
+    assert cleaned is not outer
+    assert isinstance(cleaned, aiohttp.ClientError)
+    assert "Leaky" in str(cleaned)
+    assert "***" in str(cleaned)
+    assert_clean(cleaned)
+    assert "***" in str(inner)  # the links it could clean are cleaned too
