@@ -7,6 +7,7 @@ sent; ``counter`` (optional) also counts the attempts for the caller.
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
@@ -23,6 +24,7 @@ __all__ = [
     "LIST_PAGE_SIZE",
     "MAX_LIST_PAGES",
     "campaign_path",
+    "check_max_pages",
     "get_number",
     "iter_pages",
     "link",
@@ -33,8 +35,10 @@ __all__ = [
 
 #: Numbers asked for per list page (Plivo's list APIs cap pages at 20).
 LIST_PAGE_SIZE = 20
-#: A safety net against a server that pages forever.
-MAX_LIST_PAGES = 100_000
+#: How many pages a listing reads at most, unless told otherwise: 100,000 numbers, far more
+#: than a 10DLC campaign holds (carriers cap campaigns at tens to a few thousand numbers),
+#: and 100 s at the default rate. A server that keeps sending fresh pages ends there.
+MAX_LIST_PAGES = 5_000
 
 
 def campaign_path(requester: Requester, campaign_id: str) -> str:
@@ -99,20 +103,40 @@ async def iter_pages(
     *,
     page_size: int = LIST_PAGE_SIZE,
     counter: AttemptCounter | None = None,
+    max_pages: int = MAX_LIST_PAGES,
+    max_time: float | None = None,
 ) -> AsyncIterator[CampaignNumbers]:
     """Yield the list endpoint's pages one by one (``limit``/``offset`` paging).
 
     Stops on an empty page, a page shorter than an earlier one, or a page that adds no
     number not seen before, so a server that caps pages below ``page_size`` is paged
-    through and one that ignores paging does not cause a loop.
+    through and one that ignores paging does not cause a loop. A server that keeps sending
+    fresh pages is given up on after ``max_pages`` pages or ``max_time`` seconds
+    (:class:`ResponseFormatError`).
     """
     path = campaign_path(requester, campaign_id)
     if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
         raise ValueError(f"page_size must be an integer >= 1, not {page_size!r}")
+    check_max_pages(max_pages)
+    if max_time is not None and (
+        isinstance(max_time, bool)
+        or not isinstance(max_time, int | float)
+        or not math.isfinite(max_time)
+        or max_time < 0
+    ):
+        raise ValueError(f"max_time must be a finite number >= 0 or None, not {max_time!r}")
+    deadline = None if max_time is None else requester.clock() + max_time
     offset = 0
     longest = 0
     seen: set[str] = set()
-    for _ in range(MAX_LIST_PAGES):
+    for pages in range(max_pages):
+        if pages and deadline is not None and requester.clock() >= deadline:
+            raise ResponseFormatError(
+                f"gave up listing campaign {campaign_id} after {max_time:g} s "
+                f"(max_time) and {pages} pages: the server keeps sending new pages",
+                status_code=200,
+                text="",
+            )
         params = {"limit": str(page_size), "offset": str(offset)}
         answer = await requester.request(
             "GET", CAMPAIGN_TEMPLATE, path, params=params, counter=counter
@@ -127,16 +151,35 @@ async def iter_pages(
         seen.update(fresh)
         longest = max(longest, count)
         offset += count
-    raise ResponseFormatError(  # pragma: no cover - needs 100,000 pages
-        f"gave up listing after {MAX_LIST_PAGES} pages", status_code=200, text=""
+    raise ResponseFormatError(
+        f"gave up listing campaign {campaign_id} after {max_pages} pages (max_pages): "
+        "the server keeps sending new pages",
+        status_code=200,
+        text="",
     )
 
 
+def check_max_pages(max_pages: object) -> int:
+    if isinstance(max_pages, bool) or not isinstance(max_pages, int) or max_pages < 1:
+        raise ValueError(f"max_pages must be an integer >= 1, not {max_pages!r}")
+    return max_pages
+
+
 async def list_numbers(
-    requester: Requester, campaign_id: str, *, counter: AttemptCounter | None = None
+    requester: Requester,
+    campaign_id: str,
+    *,
+    counter: AttemptCounter | None = None,
+    max_pages: int = MAX_LIST_PAGES,
+    max_time: float | None = None,
 ) -> CampaignNumbers:
-    """Every number linked to ``campaign_id``, all pages gathered."""
-    pages = [page async for page in iter_pages(requester, campaign_id, counter=counter)]
+    """Every number linked to ``campaign_id``, all pages gathered (see :func:`iter_pages`)."""
+    pages = [
+        page
+        async for page in iter_pages(
+            requester, campaign_id, counter=counter, max_pages=max_pages, max_time=max_time
+        )
+    ]
     first = pages[0]
     seen: dict[str, NumberStatus] = {}
     for page in pages:

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._log import redact
+
 #: The most of an answer's body an exception keeps (``text``): enough to report a problem,
 #: without holding a huge answer alive with the exception.
 MAX_KEPT_BODY = 64 * 1024
@@ -71,11 +73,13 @@ class APIStatusError(PlivoError):
         path: str = "",
         retry_after: float | None = None,
     ) -> None:
+        # Server text is redacted before it is kept: a server may echo our credentials.
+        message = redact(message)
         self.message = message
         self.status_code = status_code
         self.api_id = api_id
         self.body = body
-        self.text = text[:MAX_KEPT_BODY]
+        self.text = redact(text[:MAX_KEPT_BODY])
         self.method = method
         self.path = path
         self.retry_after = retry_after
@@ -121,7 +125,7 @@ class TransportError(PlivoError):
     def __init__(self, message: str, *, method: str = "", path: str = "") -> None:
         self.method = method
         self.path = path
-        super().__init__(message)
+        super().__init__(redact(message))
 
 
 class ResponseFormatError(PlivoError):
@@ -132,6 +136,7 @@ class ResponseFormatError(PlivoError):
 
     def __init__(self, message: str, *, status_code: int, text: str) -> None:
         self.status_code = status_code
+        message, text = redact(message), redact(text)
         self.text = text[:MAX_KEPT_BODY]
         preview = text if len(text) <= 200 else text[:200] + "..."
         super().__init__(f"{message} (HTTP {status_code}, body {preview!r})")

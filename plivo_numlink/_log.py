@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 
-__all__ = ["logger", "register_secret"]
+__all__ = ["contains_secret", "logger", "redact", "register_secret"]
 
 logger = logging.getLogger("plivo_numlink")
 
@@ -30,6 +30,16 @@ def _redact(text: str) -> str:
         if secret in text:
             text = text.replace(secret, _MASK)
     return text
+
+
+def redact(text: str) -> str:
+    """``text`` with every registered secret masked (server text, before it is kept)."""
+    return _redact(text) if _secrets else text
+
+
+def contains_secret(text: str) -> bool:
+    """Whether ``text`` shows a registered secret."""
+    return any(secret in text for secret in _secrets)
 
 
 class RedactingFilter(logging.Filter):

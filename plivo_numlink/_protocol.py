@@ -28,6 +28,7 @@ from ._errors import (
     ResponseFormatError,
     status_error,
 )
+from ._log import redact
 from ._models import CampaignNumbers, LinkAck, NumberStatus, structure_body
 from ._numbers import try_normalize_number
 from ._retry import is_retryable_status, parse_retry_after
@@ -136,6 +137,9 @@ def error_from_response(
     A body over ``MAX_KEPT_BODY`` is not decoded (nor kept whole): an error answer that
     large is no Plivo error document.
     """
+    # A server may echo our credentials (the Authorization header): mask them before the
+    # text is parsed, so neither the message, the body nor the kept text shows them.
+    text = redact(text)
     body = decode_json(text) if len(text) <= MAX_KEPT_BODY else None
     api_id: str | None = None
     message: str | None = None

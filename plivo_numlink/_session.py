@@ -201,20 +201,45 @@ class NumLinkSession:
         """The status of one number in ``campaign_id`` (:class:`NotFoundError` if absent)."""
         return await _endpoints.get_number(self._requester, campaign_id, number)
 
-    async def list_numbers(self, campaign_id: str) -> CampaignNumbers:
-        """Every number linked to ``campaign_id``, all pages gathered."""
-        return await _endpoints.list_numbers(self._requester, campaign_id)
+    async def list_numbers(
+        self,
+        campaign_id: str,
+        *,
+        max_pages: int = _endpoints.MAX_LIST_PAGES,
+        max_time: float | None = None,
+    ) -> CampaignNumbers:
+        """Every number linked to ``campaign_id``, all pages gathered.
+
+        A server that keeps sending new pages is given up on after ``max_pages`` pages
+        (default 5,000: 100,000 numbers) or, when given, ``max_time`` seconds: that raises
+        :class:`ResponseFormatError`.
+        """
+        return await _endpoints.list_numbers(
+            self._requester, campaign_id, max_pages=max_pages, max_time=max_time
+        )
 
     def iter_pages(
-        self, campaign_id: str, *, page_size: int = _endpoints.LIST_PAGE_SIZE
+        self,
+        campaign_id: str,
+        *,
+        page_size: int = _endpoints.LIST_PAGE_SIZE,
+        max_pages: int = _endpoints.MAX_LIST_PAGES,
+        max_time: float | None = None,
     ) -> AsyncIterator[CampaignNumbers]:
         """Yield the list endpoint's pages one by one (``limit``/``offset`` paging).
 
         Stops on an empty page, a page shorter than an earlier one, or a page that adds no
         number not seen before, so a server that caps pages below ``page_size`` is paged
-        through and one that ignores paging does not cause a loop.
+        through and one that ignores paging does not cause a loop. ``max_pages`` and
+        ``max_time`` bound it as for :meth:`list_numbers`.
         """
-        return _endpoints.iter_pages(self._requester, campaign_id, page_size=page_size)
+        return _endpoints.iter_pages(
+            self._requester,
+            campaign_id,
+            page_size=page_size,
+            max_pages=max_pages,
+            max_time=max_time,
+        )
 
     # -- bulk operations (the engine is in _bulk/) ------------------------------------------
 
@@ -355,6 +380,11 @@ class NumLinkSession:
         (``PENDING``). With ``unlinked=True``, done means gone from the campaign. Each round
         costs the cheaper of one GET per pending number and the list endpoint's pages.
         ``on_progress(done, pending)`` is called after each round (for progress displays).
+
+        ``timeout`` is a deadline for the whole call, requests in flight included: the call
+        returns within about a second of it, also against a server that never answers.
+        401, 403 and an unknown campaign raise at once (:class:`AuthenticationError`,
+        :class:`ForbiddenError`, :class:`CampaignNotFoundError` naming the campaign).
         """
         self._check_open()
         validate_campaign_id(campaign_id)
@@ -378,6 +408,7 @@ class NumLinkSession:
         action ``unlink`` are done when gone from the campaign, the others when COMPLETED
         (ok) or FAILED (not ok). A report with a ``stopped_reason`` is returned as it is.
         ``on_progress`` as for :meth:`wait_for_numbers`.
+        ``timeout`` and the fatal answers as for :meth:`wait_for_numbers`.
         """
         self._check_open()
         policy = WaitPolicy.checked(timeout, poll_interval, on_progress)

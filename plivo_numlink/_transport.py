@@ -17,16 +17,19 @@ session.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import inspect
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import aiohttp
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from . import _protocol
 from ._config import SessionConfig
 from ._errors import ResponseFormatError, SessionClosedError, TransportError
-from ._log import register_secret
+from ._log import contains_secret, redact, register_secret
 from ._pacing import AdaptiveRateLimiter
 from ._protocol import Answer
 from ._retry import RetryQuota, call_with_retries, is_retryable, is_retryable_status
@@ -34,6 +37,49 @@ from ._retry import RetryQuota, call_with_retries, is_retryable, is_retryable_st
 __all__ = ["MAX_BODY_BYTES", "AttemptCounter", "Requester"]
 
 Sleep = Callable[[float], Awaitable[None]]
+
+#: aiohttp 3.12 and later take client middlewares (see _one_send_per_attempt).
+_HAS_MIDDLEWARES = "middlewares" in inspect.signature(aiohttp.ClientSession._request).parameters
+
+
+class _Sends:
+    """What one attempt has sent so far (see :func:`_one_send_per_attempt`)."""
+
+    __slots__ = ("count", "failure")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.failure: BaseException | None = None
+
+
+_send_state: contextvars.ContextVar[_Sends | None] = contextvars.ContextVar(
+    "plivo_numlink_sends", default=None
+)
+
+
+async def _one_send_per_attempt(
+    request: aiohttp.ClientRequest, handler: Callable[..., Awaitable[Any]]
+) -> Any:
+    """A client middleware: one attempt sends once; a re-send fails as the send did.
+
+    aiohttp sends an idempotent request again, at once and unseen, when a kept-alive
+    connection turns out to be dead. That second send would reach the server without being
+    counted, paced or charged to the retry quota, so it is refused here (before anything is
+    written) with the first send's error, and our own retry takes over: every request that
+    leaves is then one counted, paced attempt. The middleware runs once per send.
+    """
+    state = _send_state.get()
+    if state is not None:
+        state.count += 1
+        if state.count > 1:
+            raise state.failure if state.failure is not None else aiohttp.ServerDisconnectedError()
+    try:
+        return await handler(request)
+    except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError) as exc:
+        if state is not None:
+            state.failure = exc
+        raise
+
 
 #: Answers larger than this are not read (a list page of 20 numbers is about 1 KiB).
 MAX_BODY_BYTES = 32 * 1024 * 1024
@@ -77,8 +123,11 @@ class Requester:
         self.auth_id = config.auth_id
         self.concurrency = config.concurrency
         register_secret(config.auth_token)
+        authorization = _protocol.auth_header(config.auth_id, config.auth_token)
+        # The header's value is as secret as the token: base64 hides nothing.
+        register_secret(authorization.split(" ", 1)[1])
         self._headers = {
-            "Authorization": _protocol.auth_header(config.auth_id, config.auth_token),
+            "Authorization": authorization,
             "Accept": "application/json",
             "User-Agent": _protocol.user_agent(),
         }
@@ -124,6 +173,17 @@ class Requester:
                 "cannot send a request: the borrowed aiohttp.ClientSession has been closed"
             )
         return self._http
+
+    def _middlewares(self, http: aiohttp.ClientSession) -> dict[str, Any]:
+        """The ``middlewares`` argument that turns aiohttp's silent re-sends off.
+
+        A per-request middleware replaces the session's own: a borrowed session's are kept,
+        ours runs last, next to the send.
+        """
+        if not _HAS_MIDDLEWARES:  # pragma: no cover - aiohttp < 3.12
+            return {}
+        own = tuple(getattr(http, "_middlewares", None) or ())
+        return {"middlewares": (*own, _one_send_per_attempt)}
 
     # -- requests ----------------------------------------------------------------------------
 
@@ -192,6 +252,8 @@ class Requester:
                 self.sent.count += 1
             else:
                 counter.add()
+            failure: TransportError | None = None
+            sends = _send_state.set(_Sends())
             try:
                 async with http.request(
                     method,
@@ -201,22 +263,31 @@ class Requester:
                     headers=self._headers,
                     timeout=self._timeout,
                     allow_redirects=False,
+                    **self._middlewares(http),
                 ) as resp:
                     status = resp.status
                     headers = resp.headers
                     text = await _read_text(resp)
             except asyncio.TimeoutError as exc:
-                raise TransportError(
+                failure = TransportError(
                     f"{method} {template} timed out after {self._timeout.total:g} s",
                     method=method,
                     path=template,
-                ) from exc
+                )
+                cause: BaseException = sanitize_chain(exc)
             except aiohttp.ClientError as exc:
-                raise TransportError(
-                    f"{method} {template} failed: {type(exc).__name__}: {exc}",
+                cause = sanitize_chain(exc)
+                failure = TransportError(
+                    f"{method} {template} failed: {type(exc).__name__}: {cause}",
                     method=method,
                     path=template,
-                ) from exc
+                )
+            finally:
+                _send_state.reset(sends)
+            if failure is not None:
+                # Raised outside the except block, so that the implicit __context__ is not
+                # the original exception when sanitize_chain had to replace it.
+                raise failure from cause
         if not is_retryable_status(status):  # the server is healthy, whatever it said
             self.retry_quota.refund()
         if 200 <= status < 300:
@@ -227,9 +298,11 @@ class Requester:
         if status == 429 and self.limiter is not None:
             # A Retry-After over max_retry_after is not slept (the error is raised instead):
             # the limiter must not make every later request of the session sit it out.
+            # Nor is it capped to max_retry_after (later calls would sit out that cap, silently):
+            # the limiter only slows down then, and the caller gets the RateLimitError.
             pause = error.retry_after
-            if pause is not None:
-                pause = min(pause, self._retry.max_retry_after)
+            if pause is not None and pause > self._retry.max_retry_after:
+                pause = None
             self.limiter.on_throttle(pause)
         raise error
 
@@ -256,6 +329,75 @@ async def _read_text(resp: aiohttp.ClientResponse) -> str:
         return raw.decode(resp.charset or "utf-8", errors="replace")
     except LookupError:  # a charset Python does not know
         return raw.decode("utf-8", errors="replace")
+
+
+def sanitize_chain(exc: BaseException) -> BaseException:
+    """``exc`` with registered secrets masked in every exception it chains to.
+
+    aiohttp's errors keep the request (``request_info``, with our ``Authorization``
+    header) and the server's text, and show both in their ``repr``. Each link of the chain
+    (``__cause__``, ``__context__``) is cleaned in place; should one still show a secret,
+    a plain ``aiohttp.ClientError`` holding the cleaned text replaces the whole chain.
+    """
+    links = _chain(exc)
+    for link in links:
+        _scrub(link)
+    if any(contains_secret(_show(link)) for link in links):
+        return aiohttp.ClientError(redact(f"{type(exc).__name__}: {_show(exc, plain=True)}"))
+    return exc
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    found: list[BaseException] = []
+    todo = [exc]
+    while todo and len(found) < 32:
+        link = todo.pop()
+        if any(link is seen for seen in found):
+            continue
+        found.append(link)
+        todo.extend(e for e in (link.__cause__, link.__context__) if e is not None)
+    return found
+
+
+def _show(exc: BaseException, *, plain: bool = False) -> str:
+    try:
+        return str(exc) if plain else f"{exc!s} {exc!r}"
+    except Exception:  # pragma: no cover - a broken __str__ shows nothing
+        return ""
+
+
+def _scrub_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, aiohttp.RequestInfo):
+        return aiohttp.RequestInfo(
+            value.url, value.method, _scrub_headers(value.headers), value.real_url
+        )
+    return value
+
+
+def _scrub_headers(headers: Any) -> Any:
+    try:
+        items = list(headers.items())
+    except Exception:  # pragma: no cover - not a mapping: leave it to the final check
+        return headers
+    return CIMultiDictProxy(
+        CIMultiDict((k, redact(v) if isinstance(v, str) else v) for k, v in items)
+    )
+
+
+def _scrub(exc: BaseException) -> None:
+    try:
+        exc.args = tuple(_scrub_value(arg) for arg in exc.args)
+        for name in ("request_info", "message", "strerror"):
+            value = getattr(exc, name, None)
+            if value is not None:
+                setattr(exc, name, _scrub_value(value))
+        headers = getattr(exc, "headers", None)
+        if headers is not None and hasattr(headers, "items"):
+            exc.headers = _scrub_headers(headers)  # type: ignore[attr-defined]
+    except Exception:  # pragma: no cover - read-only attributes: the final check decides
+        pass
 
 
 def _body_too_large(status: int, limit: int) -> ResponseFormatError:

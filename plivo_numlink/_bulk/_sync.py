@@ -90,8 +90,15 @@ async def sync(
     link_report = attrs.evolve(link_report, outcomes=tuple(linked))
     if wait is not None and stopped is None:
         # Numbers found PROCESSING are waited for too, not only the ones linked now.
-        link_report = await wait_and_fold(requester, link_report, unlinked=False, wait=wait)
-        unlink_report = await wait_and_fold(requester, unlink_report, unlinked=True, wait=wait)
+        # One deadline for both waits; a fatal answer is noted, not raised (see finish()).
+        deadline = requester.clock() + wait.timeout
+        link_report = await wait_and_fold(
+            requester, link_report, unlinked=False, wait=wait, strict=False
+        )
+        left = attrs.evolve(wait, timeout=max(0.0, deadline - requester.clock()))
+        unlink_report = await wait_and_fold(
+            requester, unlink_report, unlinked=True, wait=left, strict=False
+        )
     outcomes = list(link_report.outcomes)
     outcomes.extend(unlink_report.outcomes)
     return BulkReport(

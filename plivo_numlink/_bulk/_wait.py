@@ -8,16 +8,25 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterable, Iterable, Sequence
+from collections.abc import AsyncIterable, Awaitable, Iterable, Sequence
+from typing import TypeVar
 
 import attrs
 
 from .. import _endpoints
 from .._config import WaitPolicy
-from .._errors import APIStatusError, NotFoundError, ResponseFormatError, TransportError
+from .._errors import (
+    APIStatusError,
+    AuthenticationError,
+    CampaignNotFoundError,
+    ForbiddenError,
+    NotFoundError,
+    ResponseFormatError,
+    TransportError,
+)
 from .._models import LinkStatus
 from .._numbers import validate_campaign_id
-from .._protocol import classify, is_already_in_state
+from .._protocol import classify, is_already_in_state, is_campaign_missing
 from .._report import BulkReport, NumberOutcome, OutcomeKind
 from .._transport import AttemptCounter, Requester
 from ._input import read_distinct
@@ -29,6 +38,8 @@ __all__ = [
     "wait_for_numbers",
     "wait_for_report",
 ]
+
+T = TypeVar("T")
 
 #: Numbers per list page, as asked for by the session.
 _PAGE = 20
@@ -44,28 +55,55 @@ async def poll_statuses(
     unlinked: bool,
     wait: WaitPolicy,
     counter: AttemptCounter,
+    strict: bool = True,
 ) -> State:
     """Poll until each number is final (or gone, for unlink) or the wait's deadline passes.
 
     Returns number -> (last status seen or ``None`` when not listed, error text or None).
+    ``wait.timeout`` is a deadline for the whole call, requests in flight included. With
+    ``strict``, 401, 403 and an unknown campaign raise (:class:`CampaignNotFoundError`
+    naming it); without, they end the polling as a failure noted on each pending number
+    (a bulk call's own wait keeps the report it is folded into).
     """
     sleep, clock = requester.sleep, requester.clock
     deadline = clock() + wait.timeout
     pending = dict.fromkeys(numbers)
     state: State = dict.fromkeys(numbers, (None, None))
     campaign_size: int | None = None
+    rounds = 0
     while pending:
+        use_list = not (
+            (campaign_size is not None and len(pending) <= campaign_size // _PAGE + 1)
+            or (campaign_size is None and len(pending) <= 2)
+        )
         try:
-            if (campaign_size is not None and len(pending) <= campaign_size // _PAGE + 1) or (
-                campaign_size is None and len(pending) <= 2
-            ):
-                seen = await _get_each(requester, campaign_id, list(pending), counter)
-            else:
-                listing = await _endpoints.list_numbers(requester, campaign_id, counter=counter)
+            if use_list:
+                listing = await _within(
+                    _endpoints.list_numbers(requester, campaign_id, counter=counter),
+                    deadline - clock(),
+                )
                 campaign_size = len(listing.phone_numbers)
                 listed = {entry.number: entry.status for entry in listing.phone_numbers}
                 seen = {n: listed.get(n) for n in pending}
+            else:
+                seen = await _within(
+                    _get_each(requester, campaign_id, list(pending), counter, strict=strict),
+                    deadline - clock(),
+                )
+        except asyncio.TimeoutError:
+            # The deadline passed with this round's requests in flight (they are cancelled).
+            # An earlier round's reading stands; without one, say why there is none.
+            if not rounds:
+                for n in pending:
+                    state[n] = (None, "polling failed: no answer before the wait's deadline")
+            break
         except APIStatusError as exc:
+            if strict and isinstance(exc, AuthenticationError | ForbiddenError):
+                raise  # nothing sent with these credentials can succeed: polling is pointless
+            if strict and (
+                (use_list and isinstance(exc, NotFoundError)) or is_campaign_missing(exc)
+            ):
+                raise _campaign_missing(campaign_id, exc) from exc
             # Until a later round reads them, the pending numbers carry this failure: an
             # unlink wait must not take "never seen" for "gone".
             for n in pending:
@@ -83,6 +121,7 @@ async def poll_statuses(
             for n in pending:
                 state[n] = (state[n][0], f"polling failed: {exc}")
             return state
+        rounds += 1
         for number, status in seen.items():
             state[number] = (status, None)
             if (status is None) if unlinked else (status is not None and status.is_final):
@@ -95,13 +134,46 @@ async def poll_statuses(
     return state
 
 
+#: The least time a polling round is given, even past the deadline (``timeout=0`` still
+#: reads the statuses once), so a call returns within about this long after its deadline.
+_ROUND_FLOOR = 1.0
+
+
+async def _within(awaitable: Awaitable[T], remaining: float) -> T:
+    """``awaitable``, cancelled (``asyncio.TimeoutError``) once the wait's deadline passed."""
+    return await asyncio.wait_for(awaitable, max(remaining, _ROUND_FLOOR))
+
+
+def _campaign_missing(campaign_id: str, exc: APIStatusError) -> CampaignNotFoundError:
+    """The error for a wait on a campaign the server does not know, naming it."""
+    message = (
+        exc.message if campaign_id in exc.message else f"campaign {campaign_id}: {exc.message}"
+    )
+    return CampaignNotFoundError(
+        message,
+        status_code=exc.status_code,
+        api_id=exc.api_id,
+        body=exc.body,
+        text=exc.text,
+        method=exc.method,
+        path=exc.path,
+    )
+
+
 async def _get_each(
-    requester: Requester, campaign_id: str, numbers: list[str], counter: AttemptCounter
+    requester: Requester,
+    campaign_id: str,
+    numbers: list[str],
+    counter: AttemptCounter,
+    *,
+    strict: bool,
 ) -> dict[str, LinkStatus | None]:
     async def one(number: str) -> tuple[str, LinkStatus | None]:
         try:
             entry = await _endpoints.get_number(requester, campaign_id, number, counter=counter)
-        except NotFoundError:
+        except NotFoundError as exc:
+            if strict and is_campaign_missing(exc):
+                raise
             return number, None
         except APIStatusError as exc:
             # Some servers answer "not linked to this campaign" with a 400.
@@ -170,9 +242,17 @@ def fold_statuses(
 
 
 async def wait_and_fold(
-    requester: Requester, report: BulkReport, *, unlinked: bool, wait: WaitPolicy
+    requester: Requester,
+    report: BulkReport,
+    *,
+    unlinked: bool,
+    wait: WaitPolicy,
+    strict: bool = True,
 ) -> BulkReport:
-    """Wait for the accepted (and already-in-state) numbers of ``report`` to be final."""
+    """Wait for the accepted (and already-in-state) numbers of ``report`` to be final.
+
+    ``strict`` as for :func:`poll_statuses`.
+    """
     waiting = [
         o.number
         for o in report.outcomes
@@ -184,7 +264,13 @@ async def wait_and_fold(
     started = time.monotonic()
     counter = requester.sent.child()
     state = await poll_statuses(
-        requester, report.campaign_id, waiting, unlinked=unlinked, wait=wait, counter=counter
+        requester,
+        report.campaign_id,
+        waiting,
+        unlinked=unlinked,
+        wait=wait,
+        counter=counter,
+        strict=strict,
     )
     return attrs.evolve(
         report,
@@ -198,20 +284,25 @@ async def wait_and_fold(
 _UNLINK_ACTIONS = frozenset({"unlink", "wait_unlinked"})
 
 
-async def wait_for_report(requester: Requester, report: BulkReport, wait: WaitPolicy) -> BulkReport:
+async def wait_for_report(
+    requester: Requester, report: BulkReport, wait: WaitPolicy, *, strict: bool = True
+) -> BulkReport:
     """Wait for the accepted (and already-but-not-final) numbers of ``report`` to be final.
 
     Outcomes of action ``unlink`` (or ``wait_unlinked``) are done when gone from the
     campaign; the others when COMPLETED or FAILED. A stopped report is returned as it is.
+    ``wait.timeout`` is one deadline for both parts; ``strict`` as for :func:`poll_statuses`.
     """
     if report.stopped_reason is not None:
         return report
+    deadline = requester.clock() + wait.timeout
     for unlinked in (False, True):
         part = tuple(o for o in report.outcomes if (o.action in _UNLINK_ACTIONS) is unlinked)
         if not part:
             continue
         sub = attrs.evolve(report, outcomes=part)
-        waited = await wait_and_fold(requester, sub, unlinked=unlinked, wait=wait)
+        left = attrs.evolve(wait, timeout=max(0.0, deadline - requester.clock()))
+        waited = await wait_and_fold(requester, sub, unlinked=unlinked, wait=left, strict=strict)
         if waited is sub:
             continue  # nothing to wait for
         folded = iter(waited.outcomes)

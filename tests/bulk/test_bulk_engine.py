@@ -24,6 +24,7 @@ from aiohttp.test_utils import TestServer
 
 from plivo_numlink import (
     BulkReport,
+    CampaignNotFoundError,
     LinkStatus,
     NotFoundError,
     NumberOutcome,
@@ -760,9 +761,10 @@ async def test_a_server_that_is_down_is_not_hammered(plivo: Start, action: str) 
         report = await session.link_many(CAMPAIGN, us_numbers(2000), batch_size=5)
     else:
         report = await session.unlink_many(CAMPAIGN, us_numbers(2000))
-    # (aiohttp silently sends a DELETE once more on a kept-alive connection closed with
-    # no answer, so the server may see up to twice the attempts.)
+    # (aiohttp would silently send a DELETE once more on a kept-alive connection closed
+    # with no answer; the session turns that off, so every send is a counted attempt.)
     assert len(fake.requests) <= 2 * (MIN_ERROR_BUDGET + 2) * ZERO_BACKOFF.attempts
+    assert report.requests == len(fake.requests)
     assert report.stopped_reason is not None
     assert "keeps failing" in report.stopped_reason
     errors = [o for o in report if o.kind is OutcomeKind.ERROR]
@@ -901,6 +903,8 @@ async def test_report_keeps_input_order_whatever_order_answers_come_in(plivo: St
     )
     assert [o.number for o in report] == entries
     assert sorted(completion) == sorted(entries)
+    # The latencies did reorder the answers (else this test would show nothing).
+    assert [n for n in completion if n != "bad"] != [n for n in entries if n != "bad"]
 
 
 async def test_report_counts_requests_time_and_duplicates_of_the_job(plivo: Start) -> None:
@@ -1277,9 +1281,11 @@ async def test_wait_for_numbers_with_only_invalid_entries_sends_nothing(plivo: S
 
 async def test_polling_an_unknown_campaign_ends_with_the_error(plivo: Start) -> None:
     _, session = await plivo()
-    report = await session.wait_for_numbers("CNOPE", us_numbers(5), poll_interval=0, timeout=30)
-    assert kinds(report) == {"pending": 5}
-    assert all("polling failed: HTTP 404" in (o.error or "") for o in report)
+    # Polling cannot succeed: the wait raises at once, naming the campaign (API.md, 0.2).
+    with pytest.raises(CampaignNotFoundError, match="CNOPE") as info:
+        await session.wait_for_numbers("CNOPE", us_numbers(5), poll_interval=0, timeout=30)
+    assert info.value.status_code == 404
+    assert "campaign not found" in info.value.message
 
 
 @pytest.mark.parametrize(

@@ -174,18 +174,15 @@ def test_sync_on_an_unknown_campaign_still_writes_its_report(
 # -------------------------------------------------------------------------------------------
 # wait and status on fatal answers: exit 2, naming the campaign
 
-#: wait exits 2 once the library's wait raises at once on 401/403 and an unknown campaign
-#: (issue 10 item 10, a library change made beside this one): drop the mark when merged.
-_WAIT_RAISES = pytest.mark.xfail(
-    reason="needs wait_for_numbers to raise at once on fatal answers", strict=True
-)
-_COMMANDS = [pytest.param("wait", marks=_WAIT_RAISES), "status"]
+_COMMANDS = ["wait", "status"]
 
 
 @pytest.mark.parametrize("command", _COMMANDS)
 def test_wait_and_status_exit_2_on_a_wrong_token(fake: FakePlivo, command: str) -> None:
     fake.set_status(CAMPAIGN, "12125550001", "PROCESSING")
-    result = run(fake, command, CAMPAIGN, "2125550001", "--auth-token", "WRONG-sEcReT-token-99")
+    # -q: the error is the only line (wait announces its polling first otherwise).
+    wrong = ("--auth-token", "WRONG-sEcReT-token-99", "-q")
+    result = run(fake, command, CAMPAIGN, "2125550001", *wrong)
     assert result.exit_code == 2
     line = one_error_line(result)
     assert CAMPAIGN in line
@@ -196,7 +193,7 @@ def test_wait_and_status_exit_2_on_a_wrong_token(fake: FakePlivo, command: str) 
 @pytest.mark.parametrize("command", _COMMANDS)
 def test_wait_and_status_exit_2_on_an_unknown_campaign(fake: FakePlivo, command: str) -> None:
     # 3 numbers: the wait reads the campaign's list, status each number.
-    result = run(fake, command, "CNOSUCH", "2125550001", "2125550002", "2125550003")
+    result = run(fake, command, "CNOSUCH", "2125550001", "2125550002", "2125550003", "-q")
     assert result.exit_code == 2
     line = one_error_line(result)
     assert "CNOSUCH" in line

@@ -432,6 +432,32 @@ async def until(condition: Callable[[], bool], timeout: float = 2.0) -> None:
     await asyncio.wait_for(poll(), timeout)
 
 
+class GateWatch(asyncio.Semaphore):
+    """The session's concurrency gate, telling when ``expected`` requests have reached it
+    (an event to wait on, instead of sleeping and hoping another request would arrive)."""
+
+    def __init__(self, session: Any, *, expected: int) -> None:
+        requester = session._requester
+        super().__init__(requester.concurrency)
+        requester._semaphore = self
+        self.expected = expected
+        self.arrived = 0
+        self.inside = 0
+        self.all_arrived = asyncio.Event()
+
+    @property
+    def waiting(self) -> int:
+        return self.arrived - self.inside
+
+    async def acquire(self) -> bool:
+        self.arrived += 1
+        if self.arrived >= self.expected:
+            self.all_arrived.set()
+        await super().acquire()
+        self.inside += 1
+        return True
+
+
 async def test_the_server_never_sees_more_requests_in_flight_than_the_concurrency(
     recording_server: ServerFactory, make_session: SessionFactory, hold: asyncio.Event
 ) -> None:
@@ -441,10 +467,14 @@ async def test_the_server_never_sees_more_requests_in_flight_than_the_concurrenc
 
     server = await recording_server(held)
     session = make_session(base_url=server.base_url, concurrency=3)
+    gate = GateWatch(session, expected=12)
     calls = [asyncio.create_task(session.get_number(CAMPAIGN, NUMBER)) for _ in range(12)]
     await until(lambda: server.in_flight >= 3)
-    await asyncio.sleep(0.02)  # time for a fourth request to arrive, were it sent
+    # Every call has reached the concurrency gate: the nine not in flight wait there, so a
+    # fourth request in flight could only come from a gate letting it through.
+    await asyncio.wait_for(gate.all_arrived.wait(), 5)
     assert server.in_flight == 3
+    assert gate.waiting == 9
     hold.set()
     await asyncio.gather(*calls)
     assert server.max_in_flight == 3
@@ -462,6 +492,7 @@ async def test_concurrency_holds_across_different_calls_of_one_session(
 
     server = await recording_server(held)
     session = make_session(base_url=server.base_url, concurrency=2)
+    gate = GateWatch(session, expected=5)
     calls = [
         session.link(CAMPAIGN, [NUMBER]),
         session.unlink(CAMPAIGN, NUMBER),
@@ -471,7 +502,9 @@ async def test_concurrency_holds_across_different_calls_of_one_session(
     ]
     tasks = [asyncio.create_task(call) for call in calls]
     await until(lambda: server.in_flight >= 2)
-    await asyncio.sleep(0.02)
+    await asyncio.wait_for(gate.all_arrived.wait(), 5)  # the other three wait at the gate
+    assert server.in_flight == 2
+    assert gate.waiting == 3
     hold.set()
     await asyncio.gather(*tasks)
     assert server.max_in_flight == 2
