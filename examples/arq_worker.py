@@ -34,7 +34,7 @@ import asyncio
 import logging
 import os
 import sys
-from typing import Any
+from typing import Any, ClassVar
 
 from arq import create_pool
 from arq.connections import RedisSettings
@@ -106,7 +106,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 class WorkerSettings:
     """What ``arq examples.arq_worker.WorkerSettings`` runs."""
 
-    functions = [link_numbers, unlink_numbers]
+    functions: ClassVar[list[Any]] = [link_numbers, unlink_numbers]
     on_startup = startup
     on_shutdown = shutdown
     redis_settings = RedisSettings.from_dsn(REDIS_URL)

@@ -120,5 +120,5 @@ async def test_two_arq_workers_link_and_unlink_within_one_shared_budget(redis_ur
     assert total >= 160
     assert statuses[429] <= 0.01 * total, statuses
     # And no second of the run held more starts than the budget allows (plus one).
-    per_second = Counter(int((r.time - fake.requests[0].time)) for r in fake.requests)
+    per_second = Counter(int(r.time - fake.requests[0].time) for r in fake.requests)
     assert max(per_second.values()) <= BUDGET + 2, per_second
