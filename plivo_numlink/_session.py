@@ -89,7 +89,9 @@ class NumLinkSession:
     the storage cannot be reached within ``timeout``, a request raises
     :class:`~plivo_numlink.StorageError` instead of being sent unpaced, and a bulk job
     stops with the numbers not sent reported as not attempted. The storage's connections
-    are closed with the session.
+    are closed with the session. A shared budget is spaced 3% under ``rate_limit``
+    (``current_rate`` shows it): starts from several processes reach the server with
+    independent delays, and the margin keeps them from tipping a per-second limit.
     """
 
     def __init__(

@@ -33,7 +33,7 @@ from ._log import register_secret
 from ._pacing import AdaptiveRateLimiter
 from ._protocol import Answer
 from ._retry import RetryQuota, call_with_retries, is_retryable, is_retryable_status
-from ._storage import RateLimiter, RedisRateLimiter, RedisStorage
+from ._storage import SHARED_HEADROOM, RateLimiter, RedisRateLimiter, RedisStorage
 
 __all__ = ["MAX_BODY_BYTES", "AttemptCounter", "Requester"]
 
@@ -98,9 +98,14 @@ class Requester:
         self.limiter: RateLimiter | None = None
         if storage is not None and config.rate_limit is not None:
             # The caller's clock only: by default the shared schedule runs on the Redis
-            # server's clock, the one clock every process of the account agrees on.
+            # server's clock, the one clock every process of the account agrees on. Spaced
+            # a little under the rate: see SHARED_HEADROOM.
             self.limiter = RedisRateLimiter(
-                storage, config.auth_id, float(config.rate_limit), clock=clock, sleep=self.sleep
+                storage,
+                config.auth_id,
+                float(config.rate_limit) * SHARED_HEADROOM,
+                clock=clock,
+                sleep=self.sleep,
             )
         elif config.rate_limit is not None:
             self.limiter = AdaptiveRateLimiter(
