@@ -14,7 +14,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from plivo_numlink._storage import MemoryNonceStore, RedisNonceStore, open_storage
+from plivo_numlink._storage import MemoryNonceStore, RedisNonceStore, StorageError, open_storage
 from plivo_numlink.callbacks import CallbackEvent, CallbackReceiver, handler, signature_v2
 from plivo_numlink.callbacks import signature_v3 as v3
 
@@ -158,3 +158,43 @@ async def test_the_default_stays_in_memory_and_a_store_object_can_be_shared(
     await receiver.aclose()
     with pytest.raises(TypeError, match="replay_store"):
         CallbackReceiver(events, auth_token=TOKEN, replay_store=42)  # type: ignore[arg-type]
+
+
+class FlakyStore:
+    """A NonceStore whose ``forget`` fails, and which has seen the V3 nonce already."""
+
+    def __init__(self) -> None:
+        self.kept: set[str] = {"v3:seen-by-v3"}
+        self.forgotten: list[str] = []
+        self.fail_forget = False
+
+    async def seen(self, nonce: str, ttl: float) -> bool:
+        if nonce in self.kept:
+            return True
+        self.kept.add(nonce)
+        return False
+
+    async def forget(self, nonce: str) -> None:
+        if self.fail_forget:
+            raise StorageError("the storage redis://127.0.0.1:1/0 failed")
+        self.forgotten.append(nonce)
+        self.kept.discard(nonce)
+
+
+async def test_a_replay_forgets_what_it_recorded_and_a_failed_forget_is_logged(
+    clients: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = FlakyStore()
+    events = Events()
+    client = await clients(
+        handler(events, auth_token=TOKEN, public_url=PUBLIC_URL, replay_store=store)
+    )
+    # The V2 nonce is new, the V3 one was seen: a replay, and the V2 nonce is dropped again.
+    assert await post(client, "seen-by-v3") == (403, "replayed")
+    assert store.forgotten == ["v2:seen-by-v3"]
+    events.fail = True
+    store.fail_forget = True
+    with caplog.at_level(logging.WARNING, logger="plivo_numlink"):
+        status, _ = await post(client, "fresh")
+    assert status == 500
+    assert "could not forget a callback nonce" in caplog.text
