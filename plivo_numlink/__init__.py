@@ -49,6 +49,7 @@ from ._protocol import is_already_in_state  # noqa: F401
 from ._report import BulkReport, NumberOutcome, OutcomeKind
 from ._retry import RetryPolicy
 from ._session import NumLinkSession
+from ._storage import StorageError
 from ._version import __version__
 
 __all__ = [
@@ -76,6 +77,7 @@ __all__ = [
     "RetryPolicy",
     "ServerError",
     "SessionClosedError",
+    "StorageError",
     "TransportError",
     "__version__",
     "defaults",

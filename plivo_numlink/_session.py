@@ -7,6 +7,7 @@ calls through ``_endpoints.py`` and hands bulk calls to the engine in ``_bulk/``
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import Any
@@ -31,6 +32,7 @@ from ._models import CampaignNumbers, LinkAck, NumberStatus
 from ._numbers import validate_callback, validate_campaign_id
 from ._report import BulkReport, NumberOutcome
 from ._retry import DEFAULT_RETRY, RetryPolicy, RetryQuota
+from ._storage import STORAGE_ENV, RedisStorage, open_storage
 from ._transport import Requester
 
 __all__ = ["NumLinkSession"]
@@ -41,6 +43,24 @@ __all__ += ["DEFAULT_CONCURRENCY", "DEFAULT_RATE_LIMIT", "DEFAULT_TIMEOUT", "Con
 Sleep = Callable[[float], Awaitable[None]]
 
 _MISSING: Any = object()
+
+
+def _open_rate_storage(uri: object, config: SessionConfig) -> RedisStorage | None:
+    """The shared storage ``uri`` (or the environment) names, or ``None`` for in-process."""
+    source = "rate_limit_storage"
+    if uri is None:
+        uri = os.environ.get(STORAGE_ENV) or None
+        source = f"the environment variable {STORAGE_ENV}"
+    try:
+        storage = open_storage(uri, timeout=config.timeout)  # type: ignore[arg-type]
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{source}: {exc}") from None
+    if storage is not None and config.rate_limit is None:
+        raise ConfigurationError(
+            f"{source} names a shared storage ({storage.config.url}) but rate_limit is None: "
+            "a shared budget needs a rate (pass rate_limit=, the account's requests per second)"
+        )
+    return storage
 
 
 class NumLinkSession:
@@ -58,6 +78,20 @@ class NumLinkSession:
     ``https://api.plivo.com``. ``sleep`` and ``clock`` replace ``asyncio.sleep`` and
     ``time.monotonic`` for the session's waits (backoff, pacing, polling): tests and
     simulations pass fakes so that no real time passes.
+
+    ``rate_limit_storage`` makes ``rate_limit`` the account's budget, shared with every
+    session of the same ``auth_id`` naming the same storage, in any process:
+    ``"redis://[:password@]host:port/db"`` or ``"rediss://..."`` (TLS; the
+    ``plivo-numlink[redis]`` extra). ``None`` reads the environment variable
+    ``PLIVO_NUMLINK_RATE_LIMIT_STORAGE``; unset, empty or ``"memory://"`` paces in-process.
+    An unknown scheme raises :class:`ConfigurationError`, and so does a shared storage with
+    ``rate_limit=None`` (a shared budget needs a rate). Shared pacing fails closed: when
+    the storage cannot be reached within ``timeout``, a request raises
+    :class:`~plivo_numlink.StorageError` instead of being sent unpaced, and a bulk job
+    stops with the numbers not sent reported as not attempted. The storage's connections
+    are closed with the session. A shared budget is spaced 3% under ``rate_limit``
+    (``current_rate`` shows it): starts from several processes reach the server with
+    independent delays, and the margin keeps them from tipping a per-second limit.
     """
 
     def __init__(
@@ -73,6 +107,7 @@ class NumLinkSession:
         http_session: aiohttp.ClientSession | None = None,
         sleep: Sleep | None = None,
         clock: Callable[[], float] | None = None,
+        rate_limit_storage: str | None = None,
     ) -> None:
         config = SessionConfig.build(
             auth_id,
@@ -88,16 +123,21 @@ class NumLinkSession:
                 f"http_session must be an aiohttp.ClientSession, not {type(http_session).__name__}"
             )
         self._config = config
-        self._requester = Requester(config, http_session=http_session, sleep=sleep, clock=clock)
+        storage = _open_rate_storage(rate_limit_storage, config)
+        self._requester = Requester(
+            config, http_session=http_session, sleep=sleep, clock=clock, storage=storage
+        )
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def __repr__(self) -> str:
         config = self._config
         state = "closed" if self.closed else "open"
+        storage = self.rate_limit_storage
+        shared = f" rate_limit_storage={storage!r}" if storage is not None else ""
         return (
             f"<NumLinkSession auth_id={config.auth_id!r} base_url={config.base_url!r} "
-            f"concurrency={config.concurrency} rate_limit={config.rate_limit!r} {state}>"
+            f"concurrency={config.concurrency} rate_limit={config.rate_limit!r}{shared} {state}>"
         )
 
     @property
@@ -116,6 +156,12 @@ class NumLinkSession:
     def rate_limit(self) -> float | None:
         """The configured rate (requests started per second), or ``None``."""
         return self._config.rate_limit
+
+    @property
+    def rate_limit_storage(self) -> str | None:
+        """The shared storage's URI with its password masked, or ``None`` (in-process)."""
+        storage = self._requester.storage
+        return storage.config.url if storage is not None else None
 
     @property
     def current_rate(self) -> float | None:

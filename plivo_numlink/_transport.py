@@ -5,7 +5,10 @@ Every request goes through the same gates, in this order:
 1. the retry loop (:func:`~plivo_numlink._retry.call_with_retries`); a request waiting out
    a backoff holds nothing;
 2. the concurrency limit (one semaphore per requester);
-3. the rate limiter (``_pacing.py``), which spaces request starts and slows down on 429.
+3. the rate limiter, which spaces request starts and slows down on 429: in-process
+   (``_pacing.py``) or, with a shared storage, the account's budget in Redis
+   (``_storage/``); either way ``await limiter.acquire()``, which a storage failure ends
+   with :class:`~._storage.StorageError`.
 
 Attempts are counted in one place, :meth:`Requester.request`, on a chain of
 :class:`AttemptCounter` objects: the requester's own (everything the session sent) and,
@@ -33,6 +36,7 @@ from ._log import contains_secret, redact, register_secret
 from ._pacing import AdaptiveRateLimiter
 from ._protocol import Answer
 from ._retry import RetryQuota, call_with_retries, is_retryable, is_retryable_status
+from ._storage import SHARED_HEADROOM, RateLimiter, RedisRateLimiter, RedisStorage
 
 __all__ = ["MAX_BODY_BYTES", "AttemptCounter", "Requester"]
 
@@ -118,6 +122,7 @@ class Requester:
         http_session: aiohttp.ClientSession | None = None,
         sleep: Sleep | None = None,
         clock: Callable[[], float] | None = None,
+        storage: RedisStorage | None = None,
     ) -> None:
         self.config = config
         self.auth_id = config.auth_id
@@ -137,11 +142,24 @@ class Requester:
         self.sleep: Sleep = sleep if sleep is not None else asyncio.sleep
         self.clock: Callable[[], float] = clock if clock is not None else time.monotonic
         self._semaphore = asyncio.Semaphore(config.concurrency)
-        self.limiter = (
-            AdaptiveRateLimiter(float(config.rate_limit), sleep=self.sleep, clock=self.clock)
-            if config.rate_limit is not None
-            else None
-        )
+        #: The shared storage the rate budget lives in (closed with the requester), or None.
+        self.storage = storage
+        self.limiter: RateLimiter | None = None
+        if storage is not None and config.rate_limit is not None:
+            # The caller's clock only: by default the shared schedule runs on the Redis
+            # server's clock, the one clock every process of the account agrees on. Spaced
+            # a little under the rate: see SHARED_HEADROOM.
+            self.limiter = RedisRateLimiter(
+                storage,
+                config.auth_id,
+                float(config.rate_limit) * SHARED_HEADROOM,
+                clock=clock,
+                sleep=self.sleep,
+            )
+        elif config.rate_limit is not None:
+            self.limiter = AdaptiveRateLimiter(
+                float(config.rate_limit), sleep=self.sleep, clock=self.clock
+            )
         #: Retries shared by every request of the session (see RetryQuota).
         self.retry_quota = RetryQuota()
         #: Every HTTP attempt sent through this requester (each retry counts).
@@ -157,8 +175,12 @@ class Requester:
             return
         self.closed = True
         http, self._http = self._http, None
-        if http is not None and self._owns_http:
-            await http.close()
+        try:
+            if http is not None and self._owns_http:
+                await http.close()
+        finally:
+            if self.storage is not None:
+                await self.storage.aclose()
 
     def check_open(self) -> None:
         if self.closed:

@@ -40,6 +40,7 @@ ADDITIONS = {
     "CampaignNotFoundError",
     "defaults",
     "NumberInput",
+    "StorageError",
 }
 
 #: Names that left __all__ in 0.2 (see CHANGELOG.md) but stay importable for 0.1 code.

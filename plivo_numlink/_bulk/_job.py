@@ -16,6 +16,7 @@ from .._config import MIN_ERROR_BUDGET
 from .._errors import APIStatusError, PlivoError
 from .._protocol import Verdict, classify
 from .._report import BulkReport, NumberOutcome, OutcomeKind
+from .._storage import StorageError
 from .._transport import AttemptCounter, Requester
 
 __all__ = ["Job", "JobStopped"]
@@ -201,6 +202,11 @@ class Job:
                 # server works: it ends a run of failures as a 2xx does.
                 self.consecutive_errors = 0
             raise
+        except StorageError as exc:
+            # The shared rate budget is gone (pacing fails closed): nothing more can be sent
+            # within it, so the job stops, not each number, and the rest is not attempted.
+            self.stop(f"the shared rate-limit storage failed: {exc}")
+            raise JobStopped(self.stopped_reason or str(exc)) from exc
         finally:
             sent = counter.count - before
             for number in numbers:

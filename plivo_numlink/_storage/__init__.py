@@ -50,7 +50,7 @@ from ._config import (
     parse_storage_uri,
     redact_uri,
 )
-from ._limiter import RateLimiter, RedisRateLimiter, account_key
+from ._limiter import SHARED_HEADROOM, RateLimiter, RedisRateLimiter, account_key
 from ._nonces import DEFAULT_MAX_NONCES, MemoryNonceStore, NonceStore, RedisNonceStore
 
 __all__ = [
@@ -58,6 +58,7 @@ __all__ = [
     "DEFAULT_REDIS_PORT",
     "DEFAULT_STORAGE_TIMEOUT",
     "KEY_PREFIX",
+    "SHARED_HEADROOM",
     "STORAGE_ENV",
     "ConfigurationError",
     "MemoryNonceStore",

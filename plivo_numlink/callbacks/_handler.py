@@ -6,7 +6,6 @@ builds one and returns its ``handle`` method for an aiohttp route.
 
 from __future__ import annotations
 
-import collections
 import inspect
 import logging
 import time
@@ -17,6 +16,13 @@ from urllib.parse import urlparse
 from aiohttp import web
 
 from .._log import register_secret
+from .._storage import (
+    MemoryNonceStore,
+    NonceStore,
+    RedisNonceStore,
+    StorageError,
+    open_storage,
+)
 from ._events import CallbackEvent, parse_event
 from ._request import DEFAULT_MAX_BODY_SIZE, request_params
 from ._signatures import SIGNATURE_HEADERS, token_list, valid_nonces
@@ -27,6 +33,7 @@ __all__ = [
     "CallbackReceiver",
     "OnEvent",
     "PublicUrl",
+    "ReplayStore",
     "handler",
 ]
 
@@ -40,6 +47,13 @@ DEFAULT_REPLAY_WINDOW = 300.0
 #: Most nonces remembered at once. Only validly signed requests are remembered, so this is
 #: reached only by a very busy endpoint; the oldest are forgotten first.
 DEFAULT_MAX_NONCES = 100_000
+
+#: Seconds one call to a shared replay store may take: a callback answered 503 by then is
+#: retried by Plivo, while one that hangs past Plivo's own timeout is simply lost.
+REPLAY_STORE_TIMEOUT = 5.0
+#: Where accepted nonces are kept: a storage URI (``"redis://host:6379/0"``, ``"memory://"``)
+#: or a :class:`~plivo_numlink._storage.NonceStore`; ``None`` keeps them in this process.
+ReplayStore: TypeAlias = "str | NonceStore | None"
 
 #: The signature headers' names as Plivo writes them (``X-Plivo-Signature-Ma-V3``), for logs.
 _HEADER_NAMES = {
@@ -74,13 +88,19 @@ class CallbackReceiver:
     one again. A signature moved to its ``Ma`` twin header carries the same nonce, so it is
     refused too. See :func:`handler` for the arguments.
 
-    Limits of the replay window: the nonces live in this object's memory, in one process.
-    A replay is not recognised when it reaches another receiver (several worker processes,
-    or hosts behind a load balancer, each remember only their own callbacks), after a
-    restart, after ``replay_window`` seconds, or once ``max_nonces`` newer nonces pushed it
-    out. No timestamp is checked (Plivo documents none), so nothing else bounds the age of a
-    replayed request. Where that matters, refuse replays in ``on_event`` too (for
-    example, by making it idempotent on the number and status).
+    ``replay_store`` says where the nonces are kept. By default they live in this object's
+    memory, in one process: a replay is then not recognised when it reaches another
+    receiver (several worker processes, or hosts behind a load balancer, each remember only
+    their own callbacks), after a restart, or once ``max_nonces`` newer nonces pushed it
+    out. With a shared store (``replay_store="redis://host:6379/0"``, or a
+    :class:`~plivo_numlink._storage.RedisNonceStore`) every receiver naming it refuses a nonce
+    any of them accepted, also after a restart, for ``replay_window`` seconds (the nonces'
+    TTL); when that store fails or does not answer within 5 s the callback is answered 503,
+    so that Plivo sends it again later, and ``on_event`` is not called. A receiver that
+    opened a store from a URI closes it with :meth:`aclose`. No timestamp is checked (Plivo
+    documents none), so nothing else bounds the age of a replayed request after
+    ``replay_window``. Where that matters, refuse replays in ``on_event`` too (for example,
+    by making it idempotent on the number and status).
     """
 
     def __init__(
@@ -93,6 +113,7 @@ class CallbackReceiver:
         replay_window: float = DEFAULT_REPLAY_WINDOW,
         clock: Callable[[], float] = time.monotonic,
         max_nonces: int = DEFAULT_MAX_NONCES,
+        replay_store: ReplayStore = None,
     ) -> None:
         tokens = token_list(auth_token)
         if not tokens:
@@ -110,14 +131,40 @@ class CallbackReceiver:
         self._public_url = public_url
         self._max_body_size = max_body_size
         self._replay_window = replay_window
-        self._clock = clock
-        self._max_nonces = max_nonces
-        # (version, nonce) -> when it may be forgotten; insertion order is expiry order.
-        self._seen: collections.OrderedDict[tuple[str, str], float] = collections.OrderedDict()
+        self._owned_storage = None
+        store: NonceStore
+        if replay_store is None or isinstance(replay_store, str):
+            storage = open_storage(replay_store, timeout=REPLAY_STORE_TIMEOUT)
+            if storage is None:
+                store = MemoryNonceStore(max_nonces=max_nonces, clock=clock)
+            else:
+                self._owned_storage = storage
+                store = RedisNonceStore(storage, namespace="callbacks")
+        elif isinstance(replay_store, NonceStore):
+            store = replay_store
+        else:
+            raise TypeError(
+                "replay_store must be a storage URI or a NonceStore, "
+                f"not {type(replay_store).__name__}"
+            )
+        self._store = store
 
     def __repr__(self) -> str:
         # Never the tokens.
-        return f"<CallbackReceiver on_event={self._on_event!r} public_url={self._public_url!r}>"
+        return (
+            f"<CallbackReceiver on_event={self._on_event!r} public_url={self._public_url!r} "
+            f"replay_store={self._store!r}>"
+        )
+
+    @property
+    def replay_store(self) -> NonceStore:
+        """Where accepted nonces are kept."""
+        return self._store
+
+    async def aclose(self) -> None:
+        """Close the replay store's connections if this receiver opened them (idempotent)."""
+        if self._owned_storage is not None:
+            await self._owned_storage.aclose()
 
     def url_for(self, request: web.Request) -> str:
         """The URL the signature is checked against: ``public_url``, or the request's own."""
@@ -165,12 +212,24 @@ class CallbackReceiver:
             _printable(request.raw_path),
         )
 
-    def _expire(self, now: float) -> None:
-        while self._seen:
-            key, expiry = next(iter(self._seen.items()))
-            if expiry > now and len(self._seen) <= self._max_nonces:
-                return
-            del self._seen[key]
+    async def _remember(self, keys: list[str]) -> bool:
+        """Record the request's nonces; ``False`` if any was already seen (a replay)."""
+        added: list[str] = []
+        for key in keys:
+            if await self._store.seen(key, self._replay_window):
+                # Not this request's to keep: the nonces it recorded are forgotten again.
+                for new in added:
+                    await self._store.forget(new)
+                return False
+            added.append(key)
+        return True
+
+    async def _forget(self, keys: list[str]) -> None:
+        for key in keys:
+            try:
+                await self._store.forget(key)
+            except StorageError as exc:
+                logger.warning("could not forget a callback nonce (%s)", exc)
 
     async def handle(self, request: web.Request) -> web.Response:
         """The aiohttp handler: 200 ``OK`` once ``on_event`` returned; see :func:`handler`."""
@@ -190,14 +249,21 @@ class CallbackReceiver:
             return web.Response(status=400, text="malformed request")
         if not nonces:
             return self._bad_signature(request, url)
-        now = self._clock()
-        self._expire(now)
-        if any(key in self._seen for key in nonces):
+        # Each signature version's nonce, as one key (a nonce moved to the Ma twin header is
+        # the same key); sorted, so that receivers record them in the same order.
+        keys = sorted({f"{version}:{nonce}" for version, nonce in nonces})
+        try:
+            fresh = await self._remember(keys)
+        except StorageError as exc:
+            logger.error(
+                "status callback not handled: the replay store failed (%s); answering 503 so "
+                "Plivo retries",
+                exc,
+            )
+            return web.Response(status=503, text="replay store unavailable")
+        if not fresh:
             logger.warning("status callback refused (replayed nonce) for %s", _printable(url))
             return web.Response(status=403, text="replayed")
-        for key in nonces:
-            self._seen[key] = now + self._replay_window
-        self._expire(now)
         event = parse_event(params)
         done = False
         try:
@@ -216,8 +282,7 @@ class CallbackReceiver:
         finally:
             if not done:
                 # Plivo's retry may carry the same nonce: it must not look like a replay.
-                for key in nonces:
-                    self._seen.pop(key, None)
+                await self._forget(keys)
         return web.Response(text="OK")
 
 
@@ -229,6 +294,7 @@ def handler(
     max_body_size: int = DEFAULT_MAX_BODY_SIZE,
     replay_window: float = DEFAULT_REPLAY_WINDOW,
     clock: Callable[[], float] = time.monotonic,
+    replay_store: ReplayStore = None,
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
     """An aiohttp handler that verifies, de-duplicates and parses Plivo's status callbacks.
 
@@ -244,6 +310,8 @@ def handler(
       request says its length); 400 for a request that cannot be read: a body that cannot
       be parsed (broken or too deeply nested JSON, an unknown charset), a Host header that
       names no host;
+    - 503 when a shared ``replay_store`` failed or did not answer (``on_event`` is not
+      called; Plivo retries later);
     - 500 when ``on_event`` raised: the exception is logged on the ``plivo_numlink`` logger
       and the nonce forgotten, so that Plivo's retry (60, 120, 240 s later) is accepted.
 
@@ -261,10 +329,14 @@ def handler(
     differ (scheme, host, path); or a callable taking the request and returning it. Without
     it the request's own URL is used. The request's query is added when ``public_url`` has
     none. ``clock``: seconds, for the replay window (injectable for tests).
+    ``replay_store``: where accepted nonces are kept, shared by every handler naming the
+    same store: a storage URI (``"redis://host:6379/0"``, ``"rediss://..."``,
+    ``"memory://"``) or a ``NonceStore``; ``None`` (the default) keeps them in this process.
 
     Where a V3 signature header is present, V3 alone decides (a valid V2 signature beside a
-    V3 one that does not match is refused): see :func:`is_valid_signature`. The replay
-    window is per process and in memory: see :class:`CallbackReceiver` for its limits.
+    V3 one that does not match is refused): see :func:`is_valid_signature`. Without a
+    shared ``replay_store`` the replay window is per process and in memory: see
+    :class:`CallbackReceiver` for its limits.
     """
     receiver = CallbackReceiver(
         on_event,
@@ -273,5 +345,6 @@ def handler(
         max_body_size=max_body_size,
         replay_window=replay_window,
         clock=clock,
+        replay_store=replay_store,
     )
     return receiver.handle
