@@ -134,19 +134,23 @@ class CampaignReader:
         return found, rest
 
 
-async def look_up(job: Job, numbers: list[str]) -> dict[str, LinkStatus | None]:
-    """Each number's status in the campaign by one GET each (None: not linked, or unknown)."""
+async def look_up(job: Job, numbers: list[str]) -> dict[str, tuple[LinkStatus | None, int]]:
+    """Each number's status in the campaign by one GET each, and the attempts it took.
 
-    async def status(number: str) -> LinkStatus | None:
+    The status is None when the number is not linked, or could not be read.
+    """
+
+    async def status(number: str) -> tuple[LinkStatus | None, int]:
         path = _protocol.number_path(job.requester.auth_id, job.campaign_id, number)
+        counter = job.counter.child()
         try:
             answer = await job.requester.request(
-                "GET", NUMBER_TEMPLATE, path, counter=job.counter, gate=job.gate
+                "GET", NUMBER_TEMPLATE, path, counter=counter, gate=job.gate
             )
-            return _protocol.find_status(answer, number).status
+            return _protocol.find_status(answer, number).status, counter.count
         except PlivoError:
             # Not linked (404), or not known: sending it again tells.
-            return None
+            return None, counter.count
 
     statuses = await asyncio.gather(*(status(number) for number in numbers))
     return dict(zip(numbers, statuses, strict=True))

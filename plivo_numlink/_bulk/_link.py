@@ -15,6 +15,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import attrs
+
 from .._errors import APIStatusError, ResponseFormatError, TransportError
 from .._models import LinkStatus
 from .._protocol import CAMPAIGN_TEMPLATE, Verdict, classify
@@ -47,12 +49,12 @@ class LinkStrategy:
         return await self._link(numbers, 0)
 
     async def _link(
-        self, numbers: list[str], prior: int, *, rerun: bool = False, looked_up: bool = False
+        self, numbers: list[str], prior: int, *, tainted: bool = False, looked_up: bool = False
     ) -> list[NumberOutcome]:
         """Link a batch; ``prior`` counts the attempts already made for it in larger ones.
 
-        ``rerun``: the batch is part of one refused at its first attempt (the requests
-        spent on it earn campaign pages); ``looked_up``: its numbers were each asked about.
+        ``tainted``: an earlier request for these numbers was retried, so this job may have
+        linked them itself (its answer lost); ``looked_up``: each number was asked about.
         """
         job = self.job
         if job.stopped_reason is not None:
@@ -69,15 +71,13 @@ class LinkStrategy:
         except JobStopped:
             return settled + job.stopped_outcomes(numbers, prior + counter.count)
         except APIStatusError as exc:
-            attempts = prior + counter.count
-            if prior == 0:
-                # A first refusal is a re-run; one after a resend may be the job's own link.
-                rerun = counter.count == 1
-            elif rerun:
-                self._reader.earn(PAGES_PER_SPENT_REQUEST * counter.count)
-            return settled + await self._rejected(
-                exc, numbers, attempts, top=prior == 0, rerun=rerun, looked_up=looked_up
+            chain = _Chain(
+                top=prior == 0,
+                spent=counter.count,
+                tainted=tainted or counter.count > 1,
+                looked_up=looked_up,
             )
+            return settled + await self._rejected(exc, numbers, prior + counter.count, chain)
         except (TransportError, ResponseFormatError) as exc:
             return settled + job.failed(exc, numbers, prior + counter.count)
         attempts = prior + counter.count
@@ -101,14 +101,7 @@ class LinkStrategy:
         ]
 
     async def _rejected(
-        self,
-        exc: APIStatusError,
-        numbers: list[str],
-        attempts: int,
-        *,
-        top: bool = False,
-        rerun: bool = False,
-        looked_up: bool = False,
+        self, exc: APIStatusError, numbers: list[str], attempts: int, chain: _Chain
     ) -> list[NumberOutcome]:
         job = self.job
         verdict = classify("link", exc, numbers)
@@ -121,14 +114,14 @@ class LinkStrategy:
         if len(numbers) == 1:
             return job.settle_rejection(exc, verdict, numbers, attempts)
         if verdict.already:
-            outcomes = await self._resolve(exc, verdict, numbers, attempts, rerun, looked_up)
-            if top:
+            outcomes = await self._resolve(exc, verdict, numbers, attempts, chain)
+            if chain.top:
                 self._ambiguous += len(outcomes)
                 self._ambiguous_linked += sum(o.kind is OutcomeKind.ALREADY for o in outcomes)
             return outcomes
         if verdict.named:
-            return await self._drop_named(exc, verdict, numbers, attempts)
-        return await self._bisect(numbers, attempts)
+            return await self._drop_named(exc, verdict, numbers, attempts, chain)
+        return await self._bisect(numbers, attempts, chain)
 
     async def _resolve(
         self,
@@ -136,27 +129,29 @@ class LinkStrategy:
         verdict: Verdict,
         numbers: list[str],
         attempts: int,
-        rerun: bool,
-        looked_up: bool,
+        chain: _Chain,
     ) -> list[NumberOutcome]:
-        """Which numbers of a batch refused as "already requested" are linked."""
+        """Which numbers of a batch refused as "already requested" are linked (the cost
+        rule of ``_ambiguity.py``)."""
         reader = self._reader
-        if rerun and not reader.done:
-            if attempts == 1:
+        if not reader.done:
+            # The campaign pages may tell, as far as this refusal earns them.
+            if chain.top:
                 reader.earn(PAGES_PER_REFUSED_NUMBER * len(numbers))
+            else:
+                reader.earn(PAGES_PER_SPENT_REQUEST * chain.spent)
             await reader.read()
             settled, rest = self._settle_known(numbers, attempts)
             if settled:
-                return settled + (await self._link(rest, attempts, rerun=rerun) if rest else [])
-        if not rerun and not looked_up:
-            # A resend after a lost answer: the batch most likely linked itself, so ask
-            # about each member rather than send the batch again once per linked number.
-            return await self._look_up(exc, verdict, numbers, attempts, rerun)
+                return settled + (await self._link(rest, attempts, **chain.options) if rest else [])
         if verdict.named:
-            return await self._drop_named(exc, verdict, numbers, attempts, rerun=rerun)
-        if not looked_up and self._lookup_is_cheaper(len(numbers)):
-            return await self._look_up(exc, verdict, numbers, attempts, rerun)
-        return await self._bisect(numbers, attempts, rerun=rerun, looked_up=looked_up)
+            # k linked numbers cost k more requests at most: never more than a GET each.
+            return await self._drop_named(exc, verdict, numbers, attempts, chain)
+        if not chain.looked_up and (chain.tainted or self._lookup_is_cheaper(len(numbers))):
+            # After a lost answer the batch most likely linked itself: b GETs beat the
+            # 2 * b * log2(b) requests of bisecting a batch that is linked through.
+            return await self._look_up(numbers, attempts, chain)
+        return await self._bisect(numbers, attempts, chain)
 
     def _lookup_is_cheaper(self, size: int) -> bool:
         """Whether ``size`` GETs cost less than bisection at the job's rate of linked ones."""
@@ -166,26 +161,26 @@ class LinkStrategy:
         return size + 1 < 2 * max(1.0, expected) * math.log2(size)
 
     async def _look_up(
-        self,
-        exc: APIStatusError,
-        verdict: Verdict,
-        numbers: list[str],
-        attempts: int,
-        rerun: bool,
+        self, numbers: list[str], attempts: int, chain: _Chain
     ) -> list[NumberOutcome]:
-        """Ask about each number the error does not name; send the ones not linked again."""
+        """Ask about each number with a GET; send the ones not linked again."""
         job = self.job
-        settled = job.already(verdict.named, exc, attempts) if verdict.named else []
-        asked = [n for n in numbers if n not in verdict.named]
-        statuses = await look_up(job, asked)
-        if rerun:
-            self._reader.earn(PAGES_PER_SPENT_REQUEST * len(asked))
-        found = {n: s for n, s in statuses.items() if s is not None and s in LINKED}
-        rest = [n for n in asked if n not in found]
-        settled += self._already(found, attempts)
+        statuses = await look_up(job, numbers)
+        self._reader.earn(PAGES_PER_SPENT_REQUEST * len(numbers))
+        # A number's attempts count every request that carried it, its GETs included.
+        found = {n: s for n, (s, _) in statuses.items() if s is not None and s in LINKED}
+        outcome = job.outcome
+        settled = [
+            outcome(n, OutcomeKind.ALREADY, status=s, attempts=attempts + statuses[n][1])
+            for n, s in found.items()
+        ]
+        rest = [n for n in numbers if n not in found]
         if not rest:
             return settled
-        return settled + await self._link(rest, attempts, rerun=rerun, looked_up=True)
+        resent = await self._link(rest, attempts, tainted=chain.tainted, looked_up=True)
+        return settled + [
+            attrs.evolve(o, attempts=o.attempts + statuses[o.number][1]) for o in resent
+        ]
 
     async def _drop_named(
         self,
@@ -193,21 +188,42 @@ class LinkStrategy:
         verdict: Verdict,
         numbers: list[str],
         attempts: int,
-        *,
-        rerun: bool = False,
+        chain: _Chain,
     ) -> list[NumberOutcome]:
         """The error is about the numbers it names: settle them and send the rest again."""
         rest = [n for n in numbers if n not in verdict.named]
         settled = self.job.settle_rejection(exc, verdict, verdict.named, attempts)
-        return settled + (await self._link(rest, attempts, rerun=rerun) if rest else [])
+        if not rest:
+            return settled
+        return settled + await self._link(rest, attempts, **chain.options)
 
     async def _bisect(
-        self, numbers: list[str], attempts: int, *, rerun: bool = False, looked_up: bool = False
+        self, numbers: list[str], attempts: int, chain: _Chain
     ) -> list[NumberOutcome]:
         half = len(numbers) // 2
-        left = await self._link(numbers[:half], attempts, rerun=rerun, looked_up=looked_up)
-        right = await self._link(numbers[half:], attempts, rerun=rerun, looked_up=looked_up)
+        left = await self._link(numbers[:half], attempts, **chain.options)
+        right = await self._link(numbers[half:], attempts, **chain.options)
         if all(o.kind is OutcomeKind.ACCEPTED for o in left + right):
             # Both halves went through whole: the server caps the batch size.
             self.batch_size = min(self.batch_size, len(numbers) - half)
         return left + right
+
+
+@attrs.frozen
+class _Chain:
+    """How a refused request came about (what the cheapest way to resolve it depends on)."""
+
+    #: The batch as the job sent it first (not a part resent after a split).
+    top: bool
+    #: The attempts this request took.
+    spent: int
+    #: This request, or one for a batch it was split from, was retried: the job may have
+    #: linked these numbers itself, its answer lost.
+    tainted: bool
+    #: Each number of it was asked about with a GET already.
+    looked_up: bool
+
+    @property
+    def options(self) -> dict[str, bool]:
+        """What a part of this batch sent again inherits."""
+        return {"tainted": self.tainted, "looked_up": self.looked_up}
