@@ -8,6 +8,7 @@ pin the bounds of the README's cost rule (``plivo_numlink._bulk._ambiguity``).
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -267,3 +268,16 @@ async def test_a_partly_read_campaign_settles_the_numbers_it_lists() -> None:
         # 10 pages earned and read; the 27 others sent again once.
         assert posts(fake) == 2
         assert report.requests == len(fake.requests) == 2 + 10
+
+
+async def test_an_error_naming_every_number_settles_the_batch_without_more_requests() -> None:
+    async with big_campaign(prelink=0, concurrency=1) as (fake, session):
+        numbers = new(2)
+        text = f"The numbers {numbers[0]} and {numbers[1]} are already requested for linking"
+        fake.enqueue_fault(400, body=json.dumps({"api_id": "e", "error": text}))
+        fake.enqueue_fault(500, count=ZERO_BACKOFF.attempts)  # the campaign cannot be read
+        report = await session.link_many(CAMPAIGN, numbers, batch_size=2)
+        assert_each_number_once_and_ok(report, numbers)
+        assert report.counts == {"already": 2}
+        assert posts(fake) == 1
+        assert report.requests == len(fake.requests) == 1 + ZERO_BACKOFF.attempts
