@@ -15,8 +15,8 @@ from typing import Any
 
 import attrs
 
-from ._errors import PlivoError
-from ._models import LinkStatus, converter
+from ._errors import JournalError
+from ._models import converter
 from ._report import NumberOutcome, OutcomeKind
 
 __all__ = ["FORMAT_VERSION", "JournalError", "JournalHeader", "JournalStore", "is_final"]
@@ -61,22 +61,16 @@ CREATE TABLE outcomes (
 """
 
 
-# The library's converter reads str-valued enums with its hook for ``str`` (a hook for a
-# class also serves its subclasses), which leaves ``kind`` and ``status`` plain strings.
-# Reading outcomes back needs the members themselves: a copy with hooks of their own.
-_reader = converter.copy()
-for _enum in (OutcomeKind, LinkStatus):
-    _reader.register_structure_hook(_enum, lambda value, cls: cls(value))
 _structure_outcome: Callable[[Any, type[NumberOutcome]], NumberOutcome] = (
-    _reader.get_structure_hook(NumberOutcome)
+    converter.get_structure_hook(NumberOutcome)
 )
 _encode = json.JSONEncoder(separators=(",", ":")).encode
 _unstructure: Callable[[NumberOutcome], dict[str, Any]] = converter.get_unstructure_hook(
     NumberOutcome
 )
-#: Fields not stored: ``number`` is the row's key, and the entry's text and position in its
-#: input belong to the run that reads it, not to the outcome it settled.
-_NOT_STORED = ("number", "input", "index")
+#: Fields not stored: ``number`` is the row's key, and the entry's text, position and line in
+#: its input belong to the run that reads it, not to the outcome it settled.
+_NOT_STORED = ("number", "input", "index", "line")
 
 
 def is_final(outcome: NumberOutcome) -> bool:
@@ -96,14 +90,6 @@ def is_final(outcome: NumberOutcome) -> bool:
     return not (
         outcome.kind is OutcomeKind.REJECTED and outcome.status_code in _CALLER_STATUS_CODES
     )
-
-
-class JournalError(PlivoError):
-    """The journal could not be read or written (disk full, file removed, closed journal).
-
-    Outcomes whose write failed are kept in memory and written by the next successful
-    ``flush()``; until then every ``record()`` raises this error.
-    """
 
 
 @attrs.frozen

@@ -40,6 +40,8 @@ ADDITIONS = {
     "CampaignNotFoundError",
     "defaults",
     "NumberInput",
+    "JournalError",
+    "DuplicateEntry",
 }
 
 #: Names that left __all__ in 0.2 (see CHANGELOG.md) but stay importable for 0.1 code.
