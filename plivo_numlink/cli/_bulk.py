@@ -39,6 +39,7 @@ EPILOG = (
 
 #: The options that become a Job's fields (where the command has them).
 _JOB_OPTIONS = ("batch_size", "wait", "wait_timeout", "poll_interval", "unlink_extra", "unlinked")
+_JOB_OPTIONS += ("journal",)
 
 
 @attrs.frozen
@@ -54,12 +55,14 @@ class Job:
     poll_interval: float = pn.defaults.POLL_INTERVAL
     unlink_extra: bool = False
     unlinked: bool = False
+    journal: str | None = None
 
     @property
     def polling(self) -> str:
         return f"polling every {self.poll_interval:g} s, for up to {self.wait_timeout:g} s"
 
 
+_JOURNAL = opt("--journal", metavar="PATH", text="SQLite file: a re-run skips the numbers settled.")
 _BATCH = opt("--batch-size", type=INT_1, default=pn.defaults.BATCH_SIZE, text="Numbers per link.")
 _WAIT = options(
     opt("--wait", is_flag=True, text="Then poll until Plivo has processed them."),
@@ -68,7 +71,7 @@ _WAIT = options(
 )
 
 
-@numbers_command("link", EPILOG, _BATCH, callback_options, _WAIT)
+@numbers_command("link", EPILOG, _BATCH, callback_options, _WAIT, _JOURNAL)
 def link_command(**opts: Any) -> None:
     """Link numbers to a campaign, in batches, with retries and pacing."""
     _run("link", opts)
@@ -80,6 +83,7 @@ def link_command(**opts: Any) -> None:
     no_effect("unlink", "one per request", "--batch-size"),
     callback_options,
     _WAIT,
+    _JOURNAL,
 )
 def unlink_command(**opts: Any) -> None:
     """Unlink numbers from a campaign, one request each."""
@@ -153,6 +157,7 @@ async def link_or_unlink(
     """link or unlink, with a progress bar; then, with --wait, the wait for the report."""
     async with session:
         settings: dict[str, Any] = {**job.callback, "on_outcome": feedback.advance}
+        settings["journal"] = job.journal
         if job.action == "link":
             settings["batch_size"] = job.batch_size
         start = session.iter_link if job.action == "link" else session.iter_unlink

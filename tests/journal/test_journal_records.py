@@ -88,7 +88,8 @@ def test_the_round_trip_sample_sets_every_field_away_from_its_default() -> None:
 
 def as_read_back(sample: NumberOutcome) -> NumberOutcome:
     """``sample`` as the journal gives it back: an entry's text, position and line in its
-    input (``input``, ``index``, ``line``) belong to the run that reads the journal, and are not stored."""
+    input (``input``, ``index``, ``line``) belong to the run that reads the journal, and are
+    not stored."""
     per_run = {
         field.name: field.default
         for field in attrs.fields(NumberOutcome)
