@@ -20,7 +20,7 @@ from typing import Any
 
 import attrs
 
-from . import _clients
+from . import _clients, _resume
 from ._clients import Run
 from ._common import CALLBACK_URL, ROOT, FakeServer, count_429, median, numbers
 
@@ -479,4 +479,5 @@ SCENARIOS: dict[str, Callable[[Config], list[Row]]] = {
     "batching": batching,
     "peer": peer,
     "memory": memory,
+    "resume": _resume.resume,
 }

@@ -7,6 +7,7 @@ Nothing here knows about the event loop; a :class:`JournalStore` is used from on
 from __future__ import annotations
 
 import json
+import operator
 import os
 import sqlite3
 from collections.abc import Callable
@@ -71,6 +72,9 @@ _unstructure: Callable[[NumberOutcome], dict[str, Any]] = converter.get_unstruct
 #: Fields not stored: ``number`` is the row's key, and the entry's text, position and line in
 #: its input belong to the run that reads it, not to the outcome it settled.
 _NOT_STORED = ("number", "input", "index", "line")
+_shape_of: Callable[[NumberOutcome], tuple[Any, ...]] = operator.attrgetter(
+    *(field.name for field in attrs.fields(NumberOutcome) if field.name not in _NOT_STORED)
+)
 
 
 def is_final(outcome: NumberOutcome) -> bool:
@@ -147,18 +151,25 @@ class JournalStore:
             raise JournalError(f"journal file {self.path} was removed or replaced")
         rows = []
         # The numbers of one request share the rest of their outcome (kind, api_id, status,
-        # attempts): encode each such shape once. JSON per outcome would be most of the cost.
+        # attempts): encode each such shape once, found by its stored fields' values (read
+        # directly: unstructuring every outcome to find its shape would be most of the cost).
         shapes: dict[tuple[Any, ...], tuple[int, str]] = {}
         for outcome in batch:
-            data = _unstructure(outcome)
-            for name in _NOT_STORED:
-                data.pop(name, None)
-            shape = tuple(data.values())
+            shape = _shape_of(outcome)
             try:
                 stored = shapes.get(shape)
             except TypeError:  # pragma: no cover - a field holding a list: shared by none
                 shape, stored = (id(outcome),), None
             if stored is None:
+                # Fields at their default are left out (read back as defaults): shorter rows
+                # are most of what a commit costs.
+                data = {
+                    name: value
+                    for name, value in _unstructure(outcome).items()
+                    if name not in _NOT_STORED and value is not None
+                }
+                if data.get("ok") == outcome.kind.ok:
+                    del data["ok"]
                 stored = shapes[shape] = (1 if is_final(outcome) else 0, _encode(data))
             rows.append((outcome.number, *stored))
         connection = self.connection

@@ -12,8 +12,9 @@
   complete. Driven to its end by ``link_many``/``unlink_many`` (nobody iterates), the
   workers settle outcomes themselves: no queue, no async generator.
 - With a journal, the input is read in windows of ``max(batch_size, 100)`` numbers, each
-  looked up in the journal with one query: entries with a final outcome are reported from
-  it and not sent; the rest wait in a shared queue that the workers send from. Outcomes of
+  looked up in the journal with one query (until every final outcome it held at the start
+  has been met: a new journal costs no lookup): entries with a final outcome are reported
+  from it and not sent; the rest wait in a shared queue that the workers send from. Outcomes of
   requests are recorded as they settle, and the journal is closed (committed) however the
   job ends.
 """
@@ -136,6 +137,9 @@ class BulkRun:
         self._to_send: deque[str] = deque()
         self._lookups = 0
         self._looked_up = asyncio.Event()
+        #: Final outcomes in the journal not yet met in the input: none left, nothing more
+        #: of the input can be in it (a new journal is never looked up at all).
+        self._unfound = 0
 
     # -- public ---------------------------------------------------------------------------
 
@@ -256,6 +260,11 @@ class BulkRun:
                 campaign_id=self.campaign_id,
                 action=self.action,
             )
+            try:
+                self._unfound = (await self._journal.stats()).final
+            except BaseException:
+                await self._journal.close()
+                raise
 
     async def _end(self, workers: Sequence[asyncio.Future[None]]) -> None:
         for worker in workers:
@@ -358,7 +367,7 @@ class BulkRun:
             window, ready = (
                 self._read_unit() if self._sync_input is not None else await self._next_unit()
             )
-            if window:
+            if window and self._unfound > 0:
                 self._lookups += 1
                 try:
                     found = await journal.final_outcomes(window)
@@ -370,9 +379,11 @@ class BulkRun:
                     self._looked_up.set()
                     self._looked_up = asyncio.Event()
                 if found:
+                    self._unfound -= len(found)
                     job.resumed += len(found)
                     ready.extend(job.resumed_outcome(found[n]) for n in window if n in found)
                     window = [n for n in window if n not in found]
+            if window:
                 to_send.extend(window)
             if ready:
                 return None, ready

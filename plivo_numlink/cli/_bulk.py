@@ -39,7 +39,6 @@ EPILOG = (
 
 #: The options that become a Job's fields (where the command has them).
 _JOB_OPTIONS = ("batch_size", "wait", "wait_timeout", "poll_interval", "unlink_extra", "unlinked")
-_JOB_OPTIONS += ("journal",)
 
 
 @attrs.frozen
@@ -121,7 +120,7 @@ def wait_command(**opts: Any) -> None:
 
 def _run(action: str, opts: dict[str, Any]) -> NoReturn:
     campaign_id, numbers = split_campaign(opts.pop("campaign_id"), opts.pop("args"))
-    fields = {name: opts.pop(name) for name in _JOB_OPTIONS if name in opts}
+    fields = {name: opts.pop(name) for name in (*_JOB_OPTIONS, "journal") if name in opts}
     given = {key: opts.pop(f"callback_{key}", None) for key in ("url", "method")}
     callback = {k: v.upper() if k == "method" else v for k, v in given.items() if v is not None}
     job = Job(action, campaign_id, callback=callback, **fields)

@@ -145,7 +145,9 @@ async def test_a_cancelled_job_resumed_sends_only_the_rest(plivo: Start, journal
     # Whatever settled before the cancellation was committed by the journal's close.
     assert not accepted_before & set(sent_again)
     assert resumed.resumed >= len(accepted_before)
-    assert len(sent_again) == len(set(sent_again)) == 400 - resumed.resumed
+    # Every number not resumed is sent again (a batch holding numbers that were in flight at
+    # the cancellation is refused as already requested, and resolved: some go twice).
+    assert len(set(sent_again)) == 400 - resumed.resumed
     assert resumed.ok
     assert len(resumed) == 400
     assert set(sent_before) | set(sent_again) >= set(numbers)
