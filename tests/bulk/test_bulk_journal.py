@@ -364,3 +364,38 @@ async def test_a_stopped_run_reports_the_unread_rest_with_positions(plivo: Start
         (OutcomeKind.NOT_ATTEMPTED, 3),
     ]
     assert report.duplicate_entries == (pn.DuplicateEntry(2, "2125550100", 0),)
+
+
+async def test_a_journal_that_cannot_be_read_stops_the_job_before_sending(
+    plivo: Start, journal: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake, session = await plivo()
+    await session.link_many(CAMPAIGN, us_numbers(5), journal=journal)
+    fake.clear_requests()
+
+    async def unreadable(self: Journal, keys: Any) -> dict[str, pn.NumberOutcome]:
+        raise pn.JournalError("unreadable row")
+
+    monkeypatch.setattr(Journal, "final_outcomes", unreadable)
+    report = await session.link_many(CAMPAIGN, us_numbers(300), journal=journal)
+
+    assert report.stopped_reason == "the journal failed: unreadable row"
+    assert {o.kind for o in report} == {OutcomeKind.NOT_ATTEMPTED}
+    assert fake.requests == []
+
+
+async def test_a_journal_that_cannot_be_closed_says_so_in_the_report(
+    plivo: Start, journal: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, session = await plivo()
+    close = Journal.close
+
+    async def failing_close(self: Journal) -> None:
+        await close(self)
+        raise pn.JournalError("3 outcomes not written")
+
+    monkeypatch.setattr(Journal, "close", failing_close)
+    report = await session.link_many(CAMPAIGN, us_numbers(3), journal=journal)
+
+    assert report.stopped_reason == "the journal failed: 3 outcomes not written"
+    assert [o.kind for o in report] == [OutcomeKind.ACCEPTED] * 3
