@@ -88,6 +88,20 @@ def resume(cfg: Any) -> list[Any]:
                     with_tp / without_tp >= 0.9,
                 )
             )
+            # Client CPU (this process, the journal's thread included) is steadier than
+            # throughput on a shared machine.
+            with_cpu = median([r.cpu / r.count * 1000 for r in journaled])
+            without_cpu = median([r.cpu / r.count * 1000 for r in plain])
+            rows.append(
+                Row(
+                    f"Journal cost ({size:,} {what}, c={concurrency}, 0 ms)",
+                    "client CPU s / 1k numbers",
+                    f"{with_cpu:.3f} (journal)",
+                    f"{without_cpu:.3f} (no journal)",
+                    f"{with_cpu / without_cpu:.2f}x",
+                    "",
+                )
+            )
         # -- a finished job run again, with and without its journal.
         for action in ("link", "unlink"):
             prelink = count if action == "unlink" else 0
