@@ -34,6 +34,7 @@ from ._errors import (
     ConfigurationError,
     ForbiddenError,
     InvalidNumberError,
+    JournalError,
     NotFoundError,
     PlivoError,
     RateLimitError,
@@ -46,7 +47,7 @@ from ._input import NumberInput
 from ._models import CampaignNumbers, LinkAck, LinkStatus, NumberStatus
 from ._numbers import normalize_number, validate_campaign_id
 from ._protocol import is_already_in_state  # noqa: F401
-from ._report import BulkReport, NumberOutcome, OutcomeKind
+from ._report import BulkReport, DuplicateEntry, NumberOutcome, OutcomeKind
 from ._retry import RetryPolicy
 from ._session import NumLinkSession
 from ._storage import StorageError
@@ -61,8 +62,10 @@ __all__ = [
     "CampaignNotFoundError",
     "CampaignNumbers",
     "ConfigurationError",
+    "DuplicateEntry",
     "ForbiddenError",
     "InvalidNumberError",
+    "JournalError",
     "LinkAck",
     "LinkStatus",
     "NotFoundError",

@@ -14,6 +14,7 @@
     ├── TransportError           connection failures and timeouts, after retries
     ├── ResponseFormatError      a 2xx answer whose body is not what the API documents
     ├── SessionClosedError       the session was used after close() (also a RuntimeError)
+    ├── JournalError             a bulk job's journal could not be read or written
     └── ConfigurationError       a session configured wrongly (also a ValueError)
     InvalidNumberError(ValueError)  a number that is not a valid US long code
 
@@ -39,6 +40,7 @@ __all__ = [
     "ConfigurationError",
     "ForbiddenError",
     "InvalidNumberError",
+    "JournalError",
     "NotFoundError",
     "PlivoError",
     "RateLimitError",
@@ -144,6 +146,15 @@ class ResponseFormatError(PlivoError):
 
 class SessionClosedError(PlivoError, RuntimeError):
     """The session was used after ``close()``."""
+
+
+class JournalError(PlivoError):
+    """A bulk job's journal could not be read or written (disk full, file removed, closed).
+
+    Outcomes whose write failed are kept in memory and written by the next successful
+    ``flush()``; until then every ``record()`` raises this error. A bulk job whose journal
+    fails stops, and its report says why.
+    """
 
 
 class ConfigurationError(PlivoError, ValueError):

@@ -5,7 +5,9 @@ file of millions of lines never sits in memory. Lines are read as bytes with a l
 and decoded one by one: a line that is not UTF-8, is absurdly long or is a CSV row without
 the number column becomes an entry named ``line N: ...``, which the bulk calls report as an
 invalid number, and :meth:`NumberInput.annotate` then puts the real reason in its ``error``.
-One bad line in a million therefore spoils one outcome, not the job.
+One bad line in a million therefore spoils one outcome, not the job. The line of each entry
+read from a file is kept (4 bytes an entry), so that :meth:`NumberInput.annotate` can give
+each outcome its ``line``.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ import codecs
 import csv
 import os
 import re
+from array import array
 from collections.abc import Iterable, Iterator
-from typing import IO
+from typing import IO, Any
 
 import attrs
 
@@ -146,6 +149,9 @@ class NumberInput:
         self._owns_stream = False
         self._lines: Iterator[_RawLine] = iter(())
         self._first: list[str] = []
+        #: The line of each entry yielded so far, by position (files only).
+        self.lines: array[int] = array("L")
+        self._first_line = 0
         self._iterator: Iterator[str] | None = None
         self._opened = self._closed = False
 
@@ -179,6 +185,7 @@ class NumberInput:
                 if self.header is not None:
                     continue  # the first entry, if any, is on a later line
             self._first.append(parts if isinstance(parts, str) else self._cell(line, parts))
+            self._first_line = line.lineno
             break
         if not chosen:
             self._choose_column(None)
@@ -222,10 +229,14 @@ class NumberInput:
                 return
 
     def _read_entries(self) -> Iterator[str]:
-        yield from self._first
+        lines = self.lines
+        for entry in self._first:
+            lines.append(self._first_line)
+            yield entry
         for line in self._lines:
             parts = self._split(line)
             if parts is not None:
+                lines.append(line.lineno)
                 yield parts if isinstance(parts, str) else self._cell(line, parts)
 
     def estimate_total(self) -> int | None:
@@ -248,15 +259,22 @@ class NumberInput:
         return max(0, lines - (1 if self.header is not None else 0))
 
     def annotate(self, report: BulkReport) -> BulkReport:
-        """``report`` with the real reason on the invalid entries that stand for bad lines."""
-        if not self.notes:
+        """``report`` with the real reason on the invalid entries that stand for bad lines,
+        and, for a file, each outcome's ``line`` (from its ``index``)."""
+        lines, notes = self.lines, self.notes
+        if not notes and not lines:
             return report
-        outcomes = tuple(
-            attrs.evolve(outcome, error=self.notes[outcome.number])
-            if outcome.kind is OutcomeKind.INVALID and outcome.number in self.notes
-            else outcome
-            for outcome in report.outcomes
-        )
+
+        def annotated(outcome: NumberOutcome) -> NumberOutcome:
+            changes: dict[str, Any] = {}
+            if outcome.kind is OutcomeKind.INVALID and outcome.number in notes:
+                changes["error"] = notes[outcome.number]
+            index = outcome.index
+            if index is not None and 0 <= index < len(lines):
+                changes["line"] = lines[index]
+            return attrs.evolve(outcome, **changes) if changes else outcome
+
+        outcomes = tuple(annotated(outcome) for outcome in report.outcomes)
         return attrs.evolve(report, outcomes=outcomes)
 
     def check(self, action: str = "check") -> BulkReport:
@@ -268,15 +286,19 @@ class NumberInput:
         """
         outcomes: dict[str, NumberOutcome] = {}
         duplicates = 0
-        for raw in self:
+        for index, raw in enumerate(self):
             number, reason = try_normalize_number(raw)
             key = raw if number is None else number
             if key in outcomes:
                 duplicates += 1
             elif number is None:
-                outcomes[key] = NumberOutcome(key, OutcomeKind.INVALID, action, error=reason)
+                outcomes[key] = NumberOutcome(
+                    key, OutcomeKind.INVALID, action, error=reason, input=raw, index=index
+                )
             else:
-                outcomes[key] = NumberOutcome(key, OutcomeKind.NOT_ATTEMPTED, action, CHECKED)
+                outcomes[key] = NumberOutcome(
+                    key, OutcomeKind.NOT_ATTEMPTED, action, CHECKED, input=raw, index=index
+                )
         report = BulkReport(tuple(outcomes.values()), action=action, duplicates=duplicates)
         return self.annotate(report)
 

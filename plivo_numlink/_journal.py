@@ -38,7 +38,8 @@ from typing import Any, TypeVar
 
 import attrs
 
-from ._journal_store import FORMAT_VERSION, JournalError, JournalHeader, JournalStore, is_final
+from ._errors import JournalError
+from ._journal_store import FORMAT_VERSION, JournalHeader, JournalStore, is_final
 from ._report import NumberOutcome
 
 __all__ = [

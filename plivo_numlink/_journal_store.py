@@ -7,6 +7,7 @@ Nothing here knows about the event loop; a :class:`JournalStore` is used from on
 from __future__ import annotations
 
 import json
+import operator
 import os
 import sqlite3
 from collections.abc import Callable
@@ -15,8 +16,8 @@ from typing import Any
 
 import attrs
 
-from ._errors import PlivoError
-from ._models import LinkStatus, converter
+from ._errors import JournalError
+from ._models import converter
 from ._report import NumberOutcome, OutcomeKind
 
 __all__ = ["FORMAT_VERSION", "JournalError", "JournalHeader", "JournalStore", "is_final"]
@@ -61,22 +62,19 @@ CREATE TABLE outcomes (
 """
 
 
-# The library's converter reads str-valued enums with its hook for ``str`` (a hook for a
-# class also serves its subclasses), which leaves ``kind`` and ``status`` plain strings.
-# Reading outcomes back needs the members themselves: a copy with hooks of their own.
-_reader = converter.copy()
-for _enum in (OutcomeKind, LinkStatus):
-    _reader.register_structure_hook(_enum, lambda value, cls: cls(value))
 _structure_outcome: Callable[[Any, type[NumberOutcome]], NumberOutcome] = (
-    _reader.get_structure_hook(NumberOutcome)
+    converter.get_structure_hook(NumberOutcome)
 )
 _encode = json.JSONEncoder(separators=(",", ":")).encode
 _unstructure: Callable[[NumberOutcome], dict[str, Any]] = converter.get_unstructure_hook(
     NumberOutcome
 )
-#: Fields not stored: ``number`` is the row's key, and the entry's text and position in its
-#: input belong to the run that reads it, not to the outcome it settled.
-_NOT_STORED = ("number", "input", "index")
+#: Fields not stored: ``number`` is the row's key, and the entry's text, position and line in
+#: its input belong to the run that reads it, not to the outcome it settled.
+_NOT_STORED = ("number", "input", "index", "line")
+_shape_of: Callable[[NumberOutcome], tuple[Any, ...]] = operator.attrgetter(
+    *(field.name for field in attrs.fields(NumberOutcome) if field.name not in _NOT_STORED)
+)
 
 
 def is_final(outcome: NumberOutcome) -> bool:
@@ -96,14 +94,6 @@ def is_final(outcome: NumberOutcome) -> bool:
     return not (
         outcome.kind is OutcomeKind.REJECTED and outcome.status_code in _CALLER_STATUS_CODES
     )
-
-
-class JournalError(PlivoError):
-    """The journal could not be read or written (disk full, file removed, closed journal).
-
-    Outcomes whose write failed are kept in memory and written by the next successful
-    ``flush()``; until then every ``record()`` raises this error.
-    """
 
 
 @attrs.frozen
@@ -161,18 +151,25 @@ class JournalStore:
             raise JournalError(f"journal file {self.path} was removed or replaced")
         rows = []
         # The numbers of one request share the rest of their outcome (kind, api_id, status,
-        # attempts): encode each such shape once. JSON per outcome would be most of the cost.
+        # attempts): encode each such shape once, found by its stored fields' values (read
+        # directly: unstructuring every outcome to find its shape would be most of the cost).
         shapes: dict[tuple[Any, ...], tuple[int, str]] = {}
         for outcome in batch:
-            data = _unstructure(outcome)
-            for name in _NOT_STORED:
-                data.pop(name, None)
-            shape = tuple(data.values())
+            shape = _shape_of(outcome)
             try:
                 stored = shapes.get(shape)
             except TypeError:  # pragma: no cover - a field holding a list: shared by none
                 shape, stored = (id(outcome),), None
             if stored is None:
+                # Fields at their default are left out (read back as defaults): shorter rows
+                # are most of what a commit costs.
+                data = {
+                    name: value
+                    for name, value in _unstructure(outcome).items()
+                    if name not in _NOT_STORED and value is not None
+                }
+                if data.get("ok") == outcome.kind.ok:
+                    del data["ok"]
                 stored = shapes[shape] = (1 if is_final(outcome) else 0, _encode(data))
             rows.append((outcome.number, *stored))
         connection = self.connection

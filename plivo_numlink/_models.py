@@ -137,10 +137,12 @@ def _make_converter() -> cattrs.Converter:
 
     conv.register_structure_hook_func(lambda t: t == (str | None), structure_optional_str)
 
-    def structure_str(value: Any, _: type) -> str:
-        if isinstance(value, str):
-            return value
-        raise TypeError(f"expected a string, got {type(value).__name__}")
+    def structure_str(value: Any, cls: type[str]) -> str:
+        if not isinstance(value, str):
+            raise TypeError(f"expected a string, got {type(value).__name__}")
+        # A hook for a class also serves its subclasses: the str-valued enums (LinkStatus,
+        # OutcomeKind) come here too, and must be read as their members, not plain strings.
+        return value if cls is str else cls(value)
 
     conv.register_structure_hook(str, structure_str)
 

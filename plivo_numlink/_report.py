@@ -19,7 +19,7 @@ import attrs
 from ._models import LinkStatus, converter
 from ._numbers import try_normalize_number
 
-__all__ = ["BulkReport", "NumberOutcome", "OutcomeKind"]
+__all__ = ["BulkReport", "DuplicateEntry", "NumberOutcome", "OutcomeKind"]
 
 
 class OutcomeKind(str, enum.Enum):
@@ -66,7 +66,11 @@ class NumberOutcome:
 
     ``number`` is the normalized number (or the raw text when it was invalid); ``ok`` is
     true when the desired state holds or was accepted; ``attempts`` counts the HTTP attempts
-    whose request carried this number (0 when it was never sent).
+    whose request carried this number (0 when it was never sent). ``input`` is the entry
+    exactly as given (a non-string entry as its text) and ``index`` its 0-based position in
+    the input (the first one, for a repeated number); ``line`` is its 1-based line in the
+    file it was read from (:class:`~plivo_numlink.NumberInput` sets it). Each is ``None``
+    where not known.
     """
 
     number: str
@@ -79,6 +83,21 @@ class NumberOutcome:
     #: Plivo's status for the number when known (after a wait, or read by sync).
     status: LinkStatus | None = None
     ok: bool = attrs.field(default=attrs.Factory(_ok_from_kind, takes_self=True))
+    input: str | None = None
+    index: int | None = None
+    line: int | None = None
+
+
+@attrs.frozen
+class DuplicateEntry:
+    """An input entry dropped as a repeat of a number already in the job."""
+
+    #: Its 0-based position in the input.
+    index: int
+    #: The entry exactly as given.
+    input: str
+    #: The position of the number's first occurrence (the outcome that stands for both).
+    first_index: int
 
 
 def _plural(count: int, one: str, many: str | None = None) -> str:
@@ -105,6 +124,11 @@ class BulkReport:
     requests: int = 0
     #: Input entries dropped as repeats of a number already in the job.
     duplicates: int = 0
+    #: Outcomes taken from the job's journal rather than from requests made in this run.
+    resumed: int = 0
+    #: The repeats counted in ``duplicates``, each with its first occurrence (bulk link and
+    #: unlink jobs list them; memory grows with the repeats only).
+    duplicate_entries: tuple[DuplicateEntry, ...] = ()
     _index: dict[str, NumberOutcome] = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
@@ -162,6 +186,8 @@ class BulkReport:
             f"{total - ok} not ok ({parts or 'nothing to do'}); "
             f"{_plural(self.requests, 'request')} in {self.elapsed:.2f} s"
         )
+        if self.resumed:
+            text += f"; {self.resumed} from the journal"
         if self.duplicates:
             text += f"; {_plural(self.duplicates, 'duplicate entry', 'duplicate entries')} skipped"
         if self.stopped_reason:
@@ -217,6 +243,8 @@ class BulkReport:
             "elapsed": round(self.elapsed, 6),
             "requests": self.requests,
             "duplicates": self.duplicates,
+            "resumed": self.resumed,
+            "duplicate_entries": [converter.unstructure(d) for d in self.duplicate_entries],
         }
 
 

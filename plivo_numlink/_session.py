@@ -300,6 +300,7 @@ class NumLinkSession:
         on_outcome: Callable[[NumberOutcome], object] | None = None,
         keep_report: bool = True,
         dedupe: bool = True,
+        journal: str | os.PathLike[str] | None = None,
     ) -> BulkRun:
         """A bulk link job: ``async for outcome in session.iter_link(...)``.
 
@@ -323,6 +324,7 @@ class NumLinkSession:
             keep_report=keep_report,
             dedupe=dedupe,
             owner=self,
+            journal=journal,
         )
 
     def iter_unlink(
@@ -335,6 +337,7 @@ class NumLinkSession:
         on_outcome: Callable[[NumberOutcome], object] | None = None,
         keep_report: bool = True,
         dedupe: bool = True,
+        journal: str | os.PathLike[str] | None = None,
     ) -> BulkRun:
         """A bulk unlink job: ``async for outcome in session.iter_unlink(...)``.
 
@@ -352,6 +355,7 @@ class NumLinkSession:
             keep_report=keep_report,
             dedupe=dedupe,
             owner=self,
+            journal=journal,
         )
 
     async def link_many(
@@ -366,16 +370,24 @@ class NumLinkSession:
         wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         on_outcome: Callable[[NumberOutcome], object] | None = None,
+        journal: str | os.PathLike[str] | None = None,
     ) -> BulkReport:
         """Link many numbers, ``batch_size`` per request; never raises for a number.
 
         ``numbers`` (any iterable or async iterable) is read lazily. Invalid numbers are
-        reported and never sent; duplicates are sent and reported once. A batch rejected
+        reported and never sent; duplicates are sent and reported once (and listed in
+        ``duplicate_entries``). A batch rejected
         with a 4xx is split so the good numbers still get linked. 401/403 and a server that
         keeps failing stop the job; the rest is reported as not attempted. With
         ``wait=True`` the accepted numbers are polled until final (see
         :meth:`wait_for_numbers`). ``on_outcome`` is called with each outcome as it
         completes (for progress bars).
+
+        ``journal`` (a path to an SQLite file, made if missing) makes the job resumable:
+        each settled outcome is committed within half a second, and a later run with the
+        same journal sends nothing for entries it holds a final outcome for, reporting them
+        from it (``BulkReport.resumed`` counts them). A journal belongs to one account,
+        campaign and operation: another raises ``ValueError`` before anything is sent.
         """
         policy = WaitPolicy.checked(wait_timeout, poll_interval) if wait else None
         run = self.iter_link(
@@ -385,6 +397,7 @@ class NumLinkSession:
             url=url,
             method=method,
             on_outcome=on_outcome,
+            journal=journal,
         )
         return await _bulk.finish(run, policy)
 
@@ -399,14 +412,18 @@ class NumLinkSession:
         wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         on_outcome: Callable[[NumberOutcome], object] | None = None,
+        journal: str | os.PathLike[str] | None = None,
     ) -> BulkReport:
         """Unlink many numbers, one request each; never raises for a number.
 
         "Not linked to this campaign" counts as ok (``ALREADY``). With ``wait=True`` the
-        accepted numbers are polled until they are gone from the campaign.
+        accepted numbers are polled until they are gone from the campaign. ``journal`` as
+        for :meth:`link_many`.
         """
         policy = WaitPolicy.checked(wait_timeout, poll_interval) if wait else None
-        run = self.iter_unlink(campaign_id, numbers, url=url, method=method, on_outcome=on_outcome)
+        run = self.iter_unlink(
+            campaign_id, numbers, url=url, method=method, on_outcome=on_outcome, journal=journal
+        )
         return await _bulk.finish(run, policy)
 
     async def wait_for_numbers(

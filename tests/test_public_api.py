@@ -41,6 +41,8 @@ ADDITIONS = {
     "defaults",
     "NumberInput",
     "StorageError",
+    "JournalError",
+    "DuplicateEntry",
 }
 
 #: Names that left __all__ in 0.2 (see CHANGELOG.md) but stay importable for 0.1 code.

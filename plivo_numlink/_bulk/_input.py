@@ -8,7 +8,7 @@ from typing import Any
 from .._numbers import try_normalize_number
 from .._report import NumberOutcome, OutcomeKind
 
-__all__ = ["entry_key", "open_input", "read_distinct"]
+__all__ = ["entry_key", "entry_text", "open_input", "read_distinct"]
 
 
 def entry_key(raw: object, number: str | None) -> str:
@@ -26,6 +26,17 @@ def entry_key(raw: object, number: str | None) -> str:
     if try_normalize_number(text)[0] is not None:
         return f"{type(raw).__name__}({text})"
     return text
+
+
+def entry_text(raw: object) -> str:
+    """An input entry as text, exactly as given (``NumberOutcome.input``)."""
+    if isinstance(raw, str):
+        return raw
+    if isinstance(raw, bytes):
+        return raw.decode("utf-8", "backslashreplace")
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return str(raw)
+    return repr(raw)
 
 
 async def _aiter(numbers: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[Any]:

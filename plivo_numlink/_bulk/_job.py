@@ -11,11 +11,13 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import attrs
+
 from .. import _protocol
 from .._config import MIN_ERROR_BUDGET
 from .._errors import APIStatusError, PlivoError
 from .._protocol import Verdict, classify
-from .._report import BulkReport, NumberOutcome, OutcomeKind
+from .._report import BulkReport, DuplicateEntry, NumberOutcome, OutcomeKind
 from .._storage import StorageError
 from .._transport import AttemptCounter, Requester
 
@@ -49,7 +51,14 @@ class Job:
         self.order: list[str] = []
         self.outcomes: dict[str, NumberOutcome] = {}
         self.in_flight: dict[str, int] = {}
+        #: Each entry's position in the input (its first, for a repeated number) by key, and
+        #: its text where that differs from the key (most entries are their number already).
+        self.positions: dict[str, int] = {}
+        self.inputs: dict[str, str] = {}
         self.duplicates = 0
+        self.duplicate_entries: list[DuplicateEntry] = []
+        #: Outcomes taken from the journal, not sent in this run.
+        self.resumed = 0
         self.stopped_reason: str | None = None
         self.consecutive_errors = 0
         self.error_budget = max(MIN_ERROR_BUDGET, 2 * requester.concurrency)
@@ -62,11 +71,23 @@ class Job:
         if self.stopped_reason is None:
             self.stopped_reason = reason
 
+    def admit(self, key: str, text: str, index: int) -> None:
+        """Note where the entry ``key`` stands in the input, and how it was written."""
+        self.positions[key] = index
+        if text != key:
+            self.inputs[key] = text
+
     def settle(self, outcomes: list[NumberOutcome]) -> None:
         if self.keep_report:
             store = self.outcomes
             for outcome in outcomes:
                 store[outcome.number] = outcome
+        else:
+            # Nothing reads an entry's position once its outcome is handed over.
+            positions, inputs = self.positions, self.inputs
+            for outcome in outcomes:
+                positions.pop(outcome.number, None)
+                inputs.pop(outcome.number, None)
         in_flight = self.in_flight
         if in_flight:
             for outcome in outcomes:
@@ -96,12 +117,25 @@ class Job:
             elapsed=end - self.started if self.started is not None else 0.0,
             requests=self.counter.count,
             duplicates=self.duplicates,
+            resumed=self.resumed,
+            duplicate_entries=tuple(self.duplicate_entries),
         )
 
     # -- outcomes --------------------------------------------------------------------------
 
     def outcome(self, number: str, kind: OutcomeKind, **fields: Any) -> NumberOutcome:
-        return NumberOutcome(number=number, kind=kind, action=self.action, **fields)
+        index = self.positions.get(number)
+        text = None if index is None else self.inputs.get(number, number)
+        return NumberOutcome(
+            number=number, kind=kind, action=self.action, input=text, index=index, **fields
+        )
+
+    def resumed_outcome(self, found: NumberOutcome) -> NumberOutcome:
+        """An outcome read from the journal, as this run's input has the entry."""
+        number = found.number
+        index = self.positions.get(number)
+        text = None if index is None else self.inputs.get(number, number)
+        return attrs.evolve(found, input=text, index=index)
 
     def not_attempted(self, numbers: Sequence[str]) -> list[NumberOutcome]:
         reason = self.stopped_reason or "not sent"

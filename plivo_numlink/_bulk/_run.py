@@ -11,14 +11,22 @@
 - Iterated (``async for outcome in run``), outcomes are handed over through a queue as they
   complete. Driven to its end by ``link_many``/``unlink_many`` (nobody iterates), the
   workers settle outcomes themselves: no queue, no async generator.
+- With a journal, the input is read in windows of ``max(batch_size, 100)`` numbers, each
+  looked up in the journal with one query (until every final outcome it held at the start
+  has been met: a new journal costs no lookup): entries with a final outcome are reported
+  from it and not sent; the rest wait in a shared queue that the workers send from. Outcomes of
+  requests are recorded as they settle, and the journal is closed (committed) however the
+  job ends.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 import weakref
+from collections import deque
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
@@ -30,10 +38,12 @@ from collections.abc import (
 from typing import Any
 
 from .._config import DEFAULT_BATCH_SIZE, check_batch_size
+from .._errors import JournalError
+from .._journal import Journal
 from .._numbers import try_normalize_number, validate_callback, validate_campaign_id
-from .._report import BulkReport, NumberOutcome, OutcomeKind
+from .._report import BulkReport, DuplicateEntry, NumberOutcome, OutcomeKind
 from .._transport import Requester
-from ._input import entry_key, open_input
+from ._input import entry_key, entry_text, open_input
 from ._job import Job
 from ._link import LinkStrategy
 from ._unlink import UnlinkStrategy
@@ -42,6 +52,9 @@ __all__ = ["BulkRun"]
 
 #: How many invalid/not-attempted outcomes one drain step hands over at a time.
 _DRAIN_CHUNK = 500
+#: The fewest numbers looked up in a journal per query (one query per unlink would cost
+#: more than the request it saves).
+_MIN_WINDOW = 100
 
 _Deliver = Callable[[list[NumberOutcome]], Any]
 #: A unit to send (or None) and the outcomes settled while reading the input.
@@ -79,6 +92,7 @@ class BulkRun:
         keep_report: bool = True,
         dedupe: bool = True,
         owner: Any = None,
+        journal: str | os.PathLike[str] | None = None,
     ) -> None:
         if action not in ("link", "unlink"):  # pragma: no cover - internal misuse
             raise ValueError(f"unknown action {action!r}")
@@ -112,6 +126,20 @@ class BulkRun:
         # and the workers would wait forever on the full queue.
         self._generator: weakref.ref[AsyncGenerator[NumberOutcome, None]] | None = None
         self._closed = asyncio.Event()
+        #: Entries read so far (each one's ``index``).
+        self._position = 0
+        self._journal_path = None if journal is None else os.fspath(journal)
+        self._journal: Journal | None = None
+        #: With a journal: how many numbers one lookup covers, the numbers looked up and
+        #: still to send, and the lookups under way (a worker with nothing to do waits for
+        #: them rather than leave the last window to one worker).
+        self._window = 0 if journal is None else max(batch_size, _MIN_WINDOW)
+        self._to_send: deque[str] = deque()
+        self._lookups = 0
+        self._looked_up = asyncio.Event()
+        #: Final outcomes in the journal not yet met in the input: none left, nothing more
+        #: of the input can be in it (a new journal is never looked up at all).
+        self._unfound = 0
 
     # -- public ---------------------------------------------------------------------------
 
@@ -186,6 +214,7 @@ class BulkRun:
         ``on_outcome`` ends the job at once (as it ends an iteration) and is raised here.
         """
         self._claim()
+        await self._open_journal()
         self._start()
         on_outcome = self._on_outcome
         settle = self._job.settle
@@ -222,14 +251,38 @@ class BulkRun:
     def _start(self) -> None:
         self._job.started = time.monotonic()
 
+    async def _open_journal(self) -> None:
+        """Open the journal (if any) before anything is sent: a mismatch raises here."""
+        if self._journal_path is not None:
+            self._journal = await Journal.open(
+                self._journal_path,
+                account=self.requester.auth_id,
+                campaign_id=self.campaign_id,
+                action=self.action,
+            )
+            try:
+                self._unfound = (await self._journal.stats()).final
+            except BaseException:
+                await self._journal.close()
+                raise
+
     async def _end(self, workers: Sequence[asyncio.Future[None]]) -> None:
         for worker in workers:
             worker.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
         self._job.finished = time.monotonic()
-        self._closed.set()
+        try:
+            if self._journal is not None:
+                # Commits what is buffered even while the caller is being cancelled.
+                try:
+                    await self._journal.close()
+                except JournalError as exc:
+                    self._job.stop(f"the journal failed: {exc}")
+        finally:
+            self._closed.set()
 
     async def _iterate(self) -> AsyncGenerator[NumberOutcome, None]:
+        await self._open_journal()
         self._start()
         queue: asyncio.Queue[list[NumberOutcome] | None] = asyncio.Queue(2 * self._concurrency)
         settle = self._job.settle
@@ -270,8 +323,12 @@ class BulkRun:
         job = self._job
         send_unit = self._strategy.send_unit
         sync_input = self._sync_input is not None
+        journal = self._journal
         while True:
-            unit, ready = self._read_unit() if sync_input else await self._next_unit()
+            if journal is not None:
+                unit, ready = await self._resumable_unit(journal)
+            else:
+                unit, ready = self._read_unit() if sync_input else await self._next_unit()
             if ready:
                 pending = deliver(ready)
                 if pending is not None:
@@ -293,9 +350,56 @@ class BulkRun:
                     job.outcome(n, OutcomeKind.ERROR, error=f"internal error: {exc!r}")
                     for n in unit
                 ]
+            if journal is not None:
+                self._record(journal, outcomes)
             pending = deliver(outcomes)
             if pending is not None:
                 await pending
+
+    async def _resumable_unit(self, journal: Journal) -> _Unit:
+        """With a journal: the next unit to send, or outcomes it already holds."""
+        job = self._job
+        to_send = self._to_send
+        while True:
+            size = self._strategy.batch_size
+            if len(to_send) >= size or (to_send and (self._exhausted or job.stopped_reason)):
+                return [to_send.popleft() for _ in range(min(size, len(to_send)))], []
+            window, ready = (
+                self._read_unit() if self._sync_input is not None else await self._next_unit()
+            )
+            if window and self._unfound > 0:
+                self._lookups += 1
+                try:
+                    found = await journal.final_outcomes(window)
+                except JournalError as exc:
+                    job.stop(f"the journal failed: {exc}")
+                    found = {}
+                finally:
+                    self._lookups -= 1
+                    self._looked_up.set()
+                    self._looked_up = asyncio.Event()
+                if found:
+                    self._unfound -= len(found)
+                    job.resumed += len(found)
+                    ready.extend(job.resumed_outcome(found[n]) for n in window if n in found)
+                    window = [n for n in window if n not in found]
+            if window:
+                to_send.extend(window)
+            if ready:
+                return None, ready
+            if window is None and not to_send:
+                if not self._lookups:
+                    return None, []
+                await self._looked_up.wait()
+
+    def _record(self, journal: Journal, outcomes: list[NumberOutcome]) -> None:
+        """Record the outcomes of a request; a journal that fails stops the job."""
+        settled = [o for o in outcomes if o.kind is not OutcomeKind.NOT_ATTEMPTED]
+        if settled:
+            try:
+                journal.record(settled)
+            except JournalError as exc:
+                self._job.stop(f"the journal failed: {exc}")
 
     def _read_unit(self) -> _Unit:
         """:meth:`_next_unit` for a synchronous input: no await in it, so no lock needed."""
@@ -367,22 +471,40 @@ class BulkRun:
         """Check, de-duplicate and record one entry; return a unit once one is ready."""
         job = self._job
         number, reason = try_normalize_number(raw)
-        key = entry_key(raw, number)
-        if self._dedupe:
-            if key in self._seen:
-                job.duplicates += 1
-                return None
-            self._seen.add(key)
-        if self._keep_report:
-            job.order.append(key)
+        key = self._enter(raw, number)
+        if key is None:
+            return None
         if number is None:
             ready.append(job.outcome(key, OutcomeKind.INVALID, error=reason))
             return (None, ready) if job.stopped_reason is None else None
         pending = self._pending_batch
         pending.append(number)
-        if job.stopped_reason is None and len(pending) >= self._strategy.batch_size:
+        size = self._window or self._strategy.batch_size
+        if job.stopped_reason is None and len(pending) >= size:
             return self._take_batch(), ready
         return None
+
+    def _enter(self, raw: object, number: str | None) -> str | None:
+        """Put one entry in the ledger; its key, or None for a repeat (dropped)."""
+        job = self._job
+        key = entry_key(raw, number)
+        index = self._position
+        self._position = index + 1
+        text = raw if type(raw) is str else entry_text(raw)
+        if self._dedupe:
+            # With a report, the ledger's positions hold every key: no second set needed.
+            seen = job.positions if self._keep_report else self._seen
+            if key in seen:
+                job.duplicates += 1
+                if self._keep_report:
+                    job.duplicate_entries.append(DuplicateEntry(index, text, job.positions[key]))
+                return None
+            if not self._keep_report:
+                self._seen.add(key)
+        job.admit(key, text, index)
+        if self._keep_report:
+            job.order.append(key)
+        return key
 
     def _take_batch(self) -> list[str]:
         batch, self._pending_batch = self._pending_batch, []
@@ -399,13 +521,9 @@ class BulkRun:
         with contextlib.suppress(Exception):
             for raw in rest:
                 number, reason = try_normalize_number(raw)
-                key = entry_key(raw, number)
-                if self._dedupe:
-                    if key in self._seen:
-                        job.duplicates += 1
-                        continue
-                    self._seen.add(key)
-                job.order.append(key)
+                key = self._enter(raw, number)
+                if key is None:
+                    continue
                 if number is None:
                     job.outcomes[key] = job.outcome(key, OutcomeKind.INVALID, error=reason)
                 # A valid number without an outcome is reported as not attempted.

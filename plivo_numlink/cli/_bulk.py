@@ -46,12 +46,14 @@ class Job:
     poll_interval: float = pn.defaults.POLL_INTERVAL
     unlink_extra: bool = False
     unlinked: bool = False
+    journal: str | None = None
 
     @property
     def polling(self) -> str:
         return f"polling every {self.poll_interval:g} s, for up to {self.wait_timeout:g} s"
 
 
+_JOURNAL = opt("--journal", metavar="PATH", text="SQLite file: a re-run skips the numbers settled.")
 _BATCH = opt("--batch-size", type=INT_1, default=pn.defaults.BATCH_SIZE, text="Numbers per link.")
 _WAIT = op.options(
     opt("--wait", is_flag=True, text="Then poll until Plivo has processed them."),
@@ -60,13 +62,15 @@ _WAIT = op.options(
 )
 
 
-@op.numbers_command("link", EPILOG, _BATCH, op.callback_options, _WAIT)
+@op.numbers_command("link", EPILOG, _BATCH, op.callback_options, _WAIT, _JOURNAL)
 def link_command(**opts: Any) -> None:
     """Link numbers to a campaign, in batches, with retries and pacing."""
     _run("link", opts)
 
 
-@op.numbers_command("unlink", EPILOG, op.callback_options, _WAIT, op.ignored("--batch-size"))
+@op.numbers_command(
+    "unlink", EPILOG, op.callback_options, _WAIT, _JOURNAL, op.ignored("--batch-size")
+)
 def unlink_command(**opts: Any) -> None:
     """Unlink numbers from a campaign, one request each."""
     _run("unlink", opts)
@@ -102,7 +106,7 @@ def wait_command(**opts: Any) -> None:
 
 def _run(action: str, opts: dict[str, Any]) -> NoReturn:
     campaign_id, numbers = op.split_campaign(opts.pop("campaign_id"), opts.pop("args"))
-    fields = {name: opts.pop(name) for name in _JOB_OPTIONS if name in opts}
+    fields = {name: opts.pop(name) for name in (*_JOB_OPTIONS, "journal") if name in opts}
     given = {key: opts.pop(f"callback_{key}", None) for key in ("url", "method")}
     callback = {k: v.upper() if k == "method" else v for k, v in given.items() if v is not None}
     job = Job(action, campaign_id, callback=callback, **fields)
@@ -195,6 +199,7 @@ async def link_or_unlink(
     """link or unlink, with a progress bar; then, with --wait, the wait for the report."""
     async with session:
         settings: dict[str, Any] = {**job.callback, "on_outcome": feedback.advance}
+        settings["journal"] = job.journal
         if job.action == "link":
             settings["batch_size"] = job.batch_size
         start = session.iter_link if job.action == "link" else session.iter_unlink

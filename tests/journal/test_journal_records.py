@@ -72,6 +72,9 @@ def every_field_set() -> NumberOutcome:
         attempts=3,
         status=LinkStatus.FAILED,
         ok=False,
+        input="+1 (212) 555-7777",
+        index=41,
+        line=43,
     )
 
 
@@ -84,12 +87,13 @@ def test_the_round_trip_sample_sets_every_field_away_from_its_default() -> None:
 
 
 def as_read_back(sample: NumberOutcome) -> NumberOutcome:
-    """``sample`` as the journal gives it back: an entry's text and position in its input
-    (``input``, ``index``) belong to the run that reads the journal, and are not stored."""
+    """``sample`` as the journal gives it back: an entry's text, position and line in its
+    input (``input``, ``index``, ``line``) belong to the run that reads the journal, and are
+    not stored."""
     per_run = {
         field.name: field.default
         for field in attrs.fields(NumberOutcome)
-        if field.name in ("input", "index")
+        if field.name in ("input", "index", "line")
     }
     return attrs.evolve(sample, **per_run)
 

@@ -219,6 +219,9 @@ def test_to_json_parses_back_to_the_report_fields_and_every_outcome() -> None:
         "attempts": 1,
         "status": None,
         "ok": True,
+        "input": None,
+        "index": None,
+        "line": None,
     }
     assert data["outcomes"][3]["status"] == "COMPLETED"
     assert data["outcomes"][2]["status_code"] == 400
