@@ -14,19 +14,23 @@ it measures it. A server that limits requests per window accepts, while it is sa
 exactly its allowance, whatever the client sends; so the rate of accepted (2xx) answers
 over the recent past is an estimate of the limit. The limiter:
 
-1. **holds back** (``blocked``): it cuts the pace to ``decrease`` of the rate and sends
-   single probes, widening their spacing by the same factor on each further 429 of a probe
-   (answers to requests already in flight are not counted twice), until one is accepted.
-   Without ``Retry-After`` this is what keeps a session that was told too high a rate from
-   sending into a server window that will stay full for a while;
-2. on the first accepted probe, **sets the rate just under the accepted rate** measured
-   over the last ``span`` seconds (``margin`` of it, never faster than before), and
-   remembers that as the ceiling;
-3. **probes upward cautiously**: only after ``probe_after`` seconds without throttling,
-   growing by ``probe_growth`` per second (doubling every further ``probe_after`` seconds
-   without a 429, so a limit that rose is found again in tens of seconds). Any 429 above
-   the ceiling ends the probe at once, back to just under the ceiling (the ceiling moves up
-   when the accepted rate says the server allows more).
+1. **holds back** (``blocked``): it cuts the pace to ``decrease`` of the rate (lower still
+   if many requests are in flight, so that probes go about one at a time) and widens the
+   probes' spacing by the same factor on each further 429 of a probe (answers to requests
+   already in flight are not counted twice), until one is accepted. Without
+   ``Retry-After`` this is what keeps a session that was told too high a rate from sending
+   into a server window that will stay full for a while;
+2. on the first accepted probe, **resumes just under the accepted rate** measured over the
+   last ``span`` seconds (``margin`` of it, never faster than before), remembered as the
+   ceiling, and quickly regains the part of the last probe slot that the measurement may
+   have missed;
+3. **probes upward cautiously**: only after a quiet period (``probe_after`` seconds,
+   doubling each time a probe meets the same limit, up to ``probe_after_max``), growing by
+   ``probe_growth`` per second (doubling every ``probe_double`` seconds without a 429, so
+   a limit that rose is found again in tens of seconds). Any 429 above the ceiling ends
+   the probe at once, back under the ceiling, which moves up when the server accepted
+   more. 429s at the resumed rate that are more than jitter lower a ceiling measured too
+   high (a server window longer than a second admits bursts).
 """
 
 from __future__ import annotations
@@ -55,7 +59,7 @@ class AdaptiveRateLimiter:
     #: Seconds of accepted answers the server's allowance is measured over.
     span = 5.0
     #: The rate is set to this share of the measured allowance (the ceiling).
-    margin = 0.98
+    margin = 0.99
     #: Seconds without throttling before the rate probes above the ceiling, after a hold;
     #: each probe that meets the limit at the same ceiling doubles it, up to
     #: ``probe_after_max``, so a session at a steady limit rarely knocks on it.
@@ -67,6 +71,9 @@ class AdaptiveRateLimiter:
     probe_double = 5.0
     #: Seconds of accepted answers that a probe meeting the limit measures it over.
     probe_span = 1.0
+    #: Growth per second while regaining the part of the last probe slot that the
+    #: measurement after a hold did not count (see ``_unblock``).
+    fill_growth = 0.1
     #: Answers arriving this long after the limiter held back are never taken for answers
     #: to requests that were in flight before (an answer the limiter never hears of, such
     #: as a 404, would otherwise count as in flight forever).
@@ -90,6 +97,8 @@ class AdaptiveRateLimiter:
         self.rate = self.max_rate
         #: The server's allowance as last measured (None until throttling was real).
         self.ceiling: float | None = None
+        # The most that the measurement after the last hold allows for (see _unblock).
+        self._upper = 0.0
         self._clock = clock
         self._sleep = sleep
         self._next_start = 0.0
@@ -257,19 +266,26 @@ class AdaptiveRateLimiter:
             else:
                 self._quiet_for = min(self.probe_after_max, self._quiet_for * 2)
             self.ceiling = max(self.ceiling, met)
+            self._upper = 0.0
             self.rate = max(self.min_rate, min(self.max_rate, self.ceiling * self.margin))
             self._quiet(now)
             self._cooldown_until = now + max(1.0, 2.0 / self.rate)
             self._pause(now, retry_after)
             self._repace(now)
             return
-        if self.ceiling is not None and now >= self._cooldown_until and not self._stragglers:
-            # A 429 at the resumed rate, past the answers to a probe's requests: the ceiling
-            # was set too high. What the server accepted over the whole span (no more than
-            # any window up to that long admits) is a safe lower one.
+        if (
+            self.ceiling is not None
+            and now >= self._cooldown_until
+            and self.throttle_share >= self.threshold / 2
+        ):
+            # 429s at the resumed rate (more than arrival jitter), past the answers to a
+            # probe's requests: the ceiling was set too high. What the server accepted
+            # over the whole span (no more than any window up to that long admits) is a
+            # safe lower one.
             lower = min(self.ceiling, self.accepted_rate())
             if lower < self.ceiling:
                 self.ceiling = lower
+                self._upper = 0.0
                 self.rate = max(self.min_rate, min(self.max_rate, lower * self.margin))
                 self._cooldown_until = now + max(1.0, 2.0 / self.rate)
                 self._repace(now)
@@ -318,26 +334,35 @@ class AdaptiveRateLimiter:
             return
         if self.ceiling is None or self.rate >= self.max_rate or now < self._cooldown_until:
             return
+        target = self.rate
+        upper = self._upper * self.margin
+        if self.rate < upper:
+            # Regaining what the measurement after a hold may have missed (a probe slot).
+            elapsed = now - max(self._last_growth, self._cooldown_until)
+            target = min(upper, self.rate * (1.0 + self.fill_growth * elapsed))
         growing = now - self._quiet_since - self._quiet_for
-        if growing <= 0:
-            self._last_growth = now
-            return
-        elapsed = now - max(self._last_growth, self._quiet_since + self._quiet_for)
+        if growing > 0:
+            elapsed = now - max(self._last_growth, self._quiet_since + self._quiet_for)
+            doublings = min(6, int(growing // self.probe_double))
+            growth = self.probe_growth * 2**doublings
+            target = max(target, self.rate * (1.0 + growth * elapsed))
         self._last_growth = now
-        doublings = min(6, int(growing // self.probe_double))
-        growth = self.probe_growth * 2**doublings
-        self.rate = min(self.max_rate, self.rate * (1.0 + growth * elapsed))
+        self.rate = min(self.max_rate, target)
 
     def _unblock(self, now: float) -> None:
         """A probe was accepted: resume just under the allowance measured meanwhile."""
         # While throttled the server accepted what it allows, never more than was sent.
         # It let this probe in at some time since the last probe (one slot ago) was
-        # refused: count the time up to the middle of that slot.
+        # refused: count the time up to the middle of that slot, and regain the rest of
+        # the slot quickly (up to counting none of it), before probing further with care.
         elapsed = min(self.span, now - self._since)
-        measured = self.accepted_rate()
-        if elapsed > 1.0 / self.rate:
-            measured *= elapsed / (elapsed - 0.5 / self.rate)
+        accepted = measured = upper = self.accepted_rate()
+        slot = 1.0 / self.rate
+        if elapsed > slot:
+            measured = accepted * elapsed / (elapsed - slot / 2)
+            upper = accepted * elapsed / (elapsed - slot)
         self.ceiling = min(measured, self._blocked_from)
+        self._upper = min(upper, self._blocked_from)
         self.rate = max(self.min_rate, min(self.max_rate, self.ceiling * self.margin))
         self._blocked = False
         self._stragglers = 0

@@ -182,7 +182,7 @@ def test_resuming_is_never_faster_than_before_the_hold() -> None:
     clock.now += 0.01
     pacer.on_success()
     assert pacer.ceiling == 50.0
-    assert pacer.rate == pytest.approx(49.0)
+    assert pacer.rate == pytest.approx(50 * pacer.margin)
 
 
 def test_429s_of_requests_in_flight_do_not_widen_the_probes() -> None:
@@ -408,6 +408,9 @@ def test_a_429_at_the_resumed_rate_lowers_the_ceiling() -> None:
         clock.now += 1 / 150
         pacer.on_success()
     pacer.on_throttle()
+    pacer.on_throttle()
+    assert pacer.ceiling == ceiling  # arrival jitter, maybe
+    pacer.on_throttle()  # 3 of the last 100 answers: more than jitter
     expected = pacer.accepted_rate()
     assert expected < ceiling
     assert pacer.ceiling == pytest.approx(expected)
@@ -421,3 +424,34 @@ def test_a_429_right_after_resuming_changes_nothing() -> None:
     clock.now += 0.5  # an answer to a request sent before: within the cool-down
     pacer.on_throttle()
     assert (pacer.ceiling, pacer.rate) == (ceiling, rate)
+
+
+def test_the_part_of_the_last_probe_slot_is_regained_quickly() -> None:
+    # 200 accepted in the first 0.2 s, then held back with probes widening to 0.25 s
+    # apart: the server let the last one in at some time in its slot. The limiter resumes
+    # as if at the middle of that slot and regains the rest at fill_growth a second.
+    clock = Clock()
+    start = clock.now
+    pacer = AdaptiveRateLimiter(1000, clock=clock, min_rate=4)
+    for _ in range(200):
+        clock.now += 0.001
+        pacer.on_success()
+    for _ in range(6):
+        pacer.on_throttle()
+    while pacer.rate > 4:  # each probe refused
+        clock.now += 1 / pacer.rate
+        pacer.on_throttle()
+    clock.now += 0.25
+    pacer.on_success()
+    elapsed = clock.now - start
+    assert pacer.ceiling == pytest.approx(201 / (elapsed - 0.125))
+    resumed = pacer.rate
+    assert resumed == pytest.approx(pacer.ceiling * pacer.margin)
+    clock.now += 1.0  # the cool-down
+    pacer.on_success()
+    clock.now += 0.5
+    pacer.on_success()
+    assert pacer.rate == pytest.approx(resumed * (1 + 0.5 * pacer.fill_growth))
+    clock.now += 1.0
+    pacer.on_success()  # no further than the most the measurement allows for
+    assert pacer.rate == pytest.approx(201 / (elapsed - 0.25) * pacer.margin)
