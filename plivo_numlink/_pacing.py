@@ -52,6 +52,10 @@ class AdaptiveRateLimiter:
     #: Multiplier applied to the pace when throttling starts, and again to the probes' pace
     #: on each 429 of a probe while held back.
     decrease = 0.7
+    #: Fraction of the configured rate regained per second after a cut, for limiters that
+    #: keep the additive rule (the shared, Redis-backed one reads it from here); this one
+    #: measures the server's allowance instead and does not use it.
+    recovery = 0.05
     #: How many recent answers the throttle share is measured over.
     window = 100
     #: Share of recent answers that must be 429 for the limiter to slow down.

@@ -455,3 +455,11 @@ def test_the_part_of_the_last_probe_slot_is_regained_quickly() -> None:
     clock.now += 1.0
     pacer.on_success()  # no further than the most the measurement allows for
     assert pacer.rate == pytest.approx(201 / (elapsed - 0.25) * pacer.margin)
+
+
+def test_the_constants_other_limiters_share_are_kept() -> None:
+    # The shared (Redis) limiter reads these from this class.
+    assert AdaptiveRateLimiter.decrease == 0.7
+    assert AdaptiveRateLimiter.recovery == 0.05
+    assert AdaptiveRateLimiter.window == 100
+    assert AdaptiveRateLimiter.threshold == 0.05
