@@ -62,6 +62,8 @@ class AdaptiveRateLimiter:
     threshold = 0.05
     #: Seconds of accepted answers the server's allowance is measured over.
     span = 5.0
+    #: Seconds of traffic below which a measurement is only an upper bound.
+    min_span = 0.5
     #: The rate is set to this share of the measured allowance (the ceiling).
     margin = 0.99
     #: Seconds without throttling before the rate probes above the ceiling, after a hold;
@@ -367,7 +369,12 @@ class AdaptiveRateLimiter:
             upper = accepted * elapsed / (elapsed - slot)
         self.ceiling = min(measured, self._blocked_from)
         self._upper = min(upper, self._blocked_from)
-        self.rate = max(self.min_rate, min(self.max_rate, self.ceiling * self.margin))
+        resume = self.ceiling * self.margin
+        if elapsed < self.min_span:
+            # Too short to measure a window: an upper bound only. Resume at ``decrease``
+            # of the pace before the hold, and regain up to the measurement quickly.
+            resume = min(resume, self._blocked_from * self.decrease)
+        self.rate = max(self.min_rate, min(self.max_rate, resume))
         self._blocked = False
         self._stragglers = 0
         self._quiet(now)

@@ -463,3 +463,22 @@ def test_the_constants_other_limiters_share_are_kept() -> None:
     assert AdaptiveRateLimiter.recovery == 0.05
     assert AdaptiveRateLimiter.window == 100
     assert AdaptiveRateLimiter.threshold == 0.05
+
+
+def test_a_hold_ending_too_soon_to_measure_resumes_slower_and_regains_quickly() -> None:
+    clock = Clock()
+    pacer = AdaptiveRateLimiter(20, clock=clock)
+    pacer.on_throttle()
+    clock.now += 0.1
+    pacer.on_success()  # 1 accepted in 0.1 s says nothing about the server's window
+    assert not pacer.blocked
+    assert pacer.rate == pytest.approx(14.0)
+    clock.now += 1.0  # the cool-down
+    pacer.on_success()
+    clock.now += 1.0
+    pacer.on_success()
+    assert pacer.rate == pytest.approx(14.0 * (1 + pacer.fill_growth))
+    for _ in range(20):
+        clock.now += 1.0
+        pacer.on_success()
+    assert pacer.rate == pytest.approx(20 * pacer.margin)
