@@ -478,7 +478,7 @@ def test_a_hold_ending_too_soon_to_measure_resumes_slower_and_regains_quickly() 
     clock.now += 1.0
     pacer.on_success()
     assert pacer.rate == pytest.approx(14.0 * (1 + pacer.fill_growth))
-    for _ in range(20):
+    for _ in range(4):
         clock.now += 1.0
         pacer.on_success()
-    assert pacer.rate == pytest.approx(20 * pacer.margin)
+    assert 20 * pacer.margin <= pacer.rate <= 20
