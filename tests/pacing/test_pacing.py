@@ -133,13 +133,20 @@ def test_throttle_counts_every_429(fake_time: FakeTime) -> None:
     assert pacer.throttles == 3
 
 
-def test_throttles_within_the_cool_down_cut_only_once(fake_time: FakeTime) -> None:
+async def test_throttles_of_requests_in_flight_cut_only_once(fake_time: FakeTime) -> None:
+    # Was: within the 1 s cool-down after a cut, further 429s did not cut again. The
+    # limiter now tells the answers to requests that were in flight when it slowed down
+    # (sent at the old pace) from those to its probes: only the probes' widen the spacing.
     pacer = limiter(fake_time, 10)
+    for _ in range(3):
+        await pacer.acquire()
     pacer.on_throttle()
+    held = pacer.rate
+    assert held < 10
     fake_time.advance(0.5)
     pacer.on_throttle()
     pacer.on_throttle()
-    assert pacer.rate == pytest.approx(7.0)
+    assert pacer.rate == held
 
 
 def test_a_throttle_after_the_cool_down_cuts_again(fake_time: FakeTime) -> None:
@@ -150,10 +157,12 @@ def test_a_throttle_after_the_cool_down_cuts_again(fake_time: FakeTime) -> None:
     assert pacer.rate == pytest.approx(4.9)
 
 
-def test_cool_down_lasts_two_slots_at_a_low_rate(fake_time: FakeTime) -> None:
+def test_probes_widen_at_most_once_a_slot_at_a_low_rate(fake_time: FakeTime) -> None:
+    # Was: the cool-down lasts two slots (2.86 s at 0.7/s). While held back, the probes'
+    # spacing widens at most once per slot at the new pace (1.43 s at 0.7/s).
     pacer = limiter(fake_time, 1.0, min_rate=0.1)
-    pacer.on_throttle()  # 0.7/s: two slots take about 2.86 s
-    fake_time.advance(2.8)
+    pacer.on_throttle()
+    fake_time.advance(1.4)
     pacer.on_throttle()
     assert pacer.rate == pytest.approx(0.7)
     fake_time.advance(0.1)
@@ -291,33 +300,68 @@ def test_success_at_full_rate_changes_nothing(fake_time: FakeTime) -> None:
     assert pacer.rate == 10.0
 
 
-def test_success_during_the_cool_down_does_not_grow_the_rate(fake_time: FakeTime) -> None:
+# The recovery was additive (5% of the configured rate a second, after a 1 s cool-down);
+# it is now a measurement (resume just under the accepted rate) and a cautious probe. The
+# tests below keep what the old ones protected: no jump back right after throttling,
+# gradual growth, never above the configured rate, a 429 restarts the recovery.
+
+
+def held_then_resumed(fake_time: FakeTime) -> AdaptiveRateLimiter:
+    """A limiter told 20/s whose server accepted 10/s for 10 s, then throttled it."""
+    pacer = limiter(fake_time, 20)
+    for _ in range(100):
+        fake_time.advance(0.1)
+        pacer.on_success()
+    for _ in range(6):
+        pacer.on_throttle()
+    fake_time.advance(0.1)
+    pacer.on_success()
+    return pacer
+
+
+def test_success_right_after_throttling_does_not_regain_the_rate(fake_time: FakeTime) -> None:
     pacer = limiter(fake_time, 10)
+    for _ in range(10):
+        fake_time.advance(0.1)
+        pacer.on_success()
     pacer.on_throttle()
     fake_time.advance(0.5)
     pacer.on_success()
-    assert pacer.rate == pytest.approx(7.0)
+    # 11 accepted in 1.5 s: resume under that (counted up to the middle of the last slot).
+    measured = 11 / (1.5 - 0.5 / 7)
+    assert pacer.rate == pytest.approx(measured * pacer.margin)
+    assert pacer.rate < 10
 
 
-def test_success_after_the_cool_down_regains_five_percent_per_second(
-    fake_time: FakeTime,
-) -> None:
-    pacer = limiter(fake_time, 10)
-    pacer.on_throttle()  # 7/s, cool-down 1 s
+def test_no_growth_right_after_resuming(fake_time: FakeTime) -> None:
+    pacer = held_then_resumed(fake_time)
+    resumed = pacer.rate
+    assert resumed == pytest.approx(10 * pacer.margin, rel=0.03)
+    fake_time.advance(0.9)
+    pacer.on_success()
+    assert pacer.rate == resumed
+
+
+def test_recovery_probes_upward_by_a_small_share_per_second(fake_time: FakeTime) -> None:
+    pacer = held_then_resumed(fake_time)
+    resumed = pacer.rate
+    fake_time.advance(pacer.probe_after)
+    pacer.on_success()
     fake_time.advance(2.0)
-    pacer.on_success()  # 2 s since the cut: + 10 * 0.05 * 2
-    assert pacer.rate == pytest.approx(8.0)
+    pacer.on_success()
+    assert pacer.rate == pytest.approx(resumed * (1 + 2 * pacer.probe_growth))
 
 
 def test_recovery_is_gradual_across_successes(fake_time: FakeTime) -> None:
-    pacer = limiter(fake_time, 10)
-    pacer.on_throttle()
+    pacer = held_then_resumed(fake_time)
     rates = []
-    for _ in range(6):
+    for _ in range(10):
         fake_time.advance(1.0)
         pacer.on_success()
         rates.append(pacer.rate)
-    assert rates == pytest.approx([7.5, 8.0, 8.5, 9.0, 9.5, 10.0])
+    steps = [b / a for a, b in itertools.pairwise(rates)]
+    assert all(1.0 <= step <= 1.0 + 2 * pacer.probe_growth + 1e-9 for step in steps)
+    assert rates[-1] > rates[0]
 
 
 def test_recovery_stops_at_the_configured_rate(fake_time: FakeTime) -> None:
@@ -325,15 +369,20 @@ def test_recovery_stops_at_the_configured_rate(fake_time: FakeTime) -> None:
     pacer.on_throttle()
     fake_time.advance(3600)
     pacer.on_success()
+    for _ in range(100):
+        fake_time.advance(10)
+        pacer.on_success()
     assert pacer.rate == 10.0
 
 
 def test_a_throttle_restarts_the_recovery_clock(fake_time: FakeTime) -> None:
-    pacer = limiter(fake_time, 10)
-    pacer.on_throttle()
-    fake_time.advance(2.0)
-    pacer.on_success()  # 8/s
-    pacer.on_throttle()  # 5.6/s, cool-down until +1 s
-    fake_time.advance(1.0)
+    pacer = held_then_resumed(fake_time)
+    resumed = pacer.rate
+    fake_time.advance(pacer.probe_after + 2.0)
+    pacer.on_success()  # probing above the resumed rate
+    assert pacer.rate > resumed
+    pacer.on_throttle()  # back under the ceiling, the quiet period starts again
+    assert pacer.rate == pytest.approx(resumed)
+    fake_time.advance(pacer.probe_after * 1.9)
     pacer.on_success()
-    assert pacer.rate == pytest.approx(5.6 + 0.5)
+    assert pacer.rate == pytest.approx(resumed)
