@@ -112,15 +112,13 @@ async def poll_statuses(
             if not classify("wait", exc).transient:
                 return state
             seen = {}
-        except TransportError as exc:
+        except (TransportError, ResponseFormatError) as exc:
             for n in pending:
                 state[n] = (state[n][0], f"polling failed: {exc}")
+            if isinstance(exc, ResponseFormatError):
+                # Not a transient fault (the session does not retry it either): say so.
+                return state
             seen = {}
-        except ResponseFormatError as exc:
-            # Not a transient fault (the session does not retry it either): say so.
-            for n in pending:
-                state[n] = (state[n][0], f"polling failed: {exc}")
-            return state
         rounds += 1
         for number, status in seen.items():
             state[number] = (status, None)
