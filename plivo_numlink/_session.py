@@ -37,9 +37,6 @@ from ._transport import Requester
 
 __all__ = ["NumLinkSession"]
 
-# Kept importable from here for code written against 0.1.
-__all__ += ["DEFAULT_CONCURRENCY", "DEFAULT_RATE_LIMIT", "DEFAULT_TIMEOUT", "ConfigurationError"]
-
 Sleep = Callable[[float], Awaitable[None]]
 
 _MISSING: Any = object()

@@ -166,6 +166,8 @@ class Requester:
         self.sent = AttemptCounter()
         self._http = http_session
         self._owns_http = http_session is None
+        # The middlewares argument, worked out once: the requester has one HTTP session.
+        self._send_options: dict[str, Any] | None = None
         self.closed = False
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -262,6 +264,9 @@ class Requester:
         """One HTTP attempt under the concurrency limit and the rate limiter."""
         self.check_open()
         http = self.http_session()
+        options = self._send_options
+        if options is None:
+            options = self._send_options = self._middlewares(http)
         url = self._base_url + path
         if gate is not None:
             gate()
@@ -285,7 +290,7 @@ class Requester:
                     headers=self._headers,
                     timeout=self._timeout,
                     allow_redirects=False,
-                    **self._middlewares(http),
+                    **options,
                 ) as resp:
                     status = resp.status
                     headers = resp.headers

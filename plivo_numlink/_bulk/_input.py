@@ -8,7 +8,7 @@ from typing import Any
 from .._numbers import try_normalize_number
 from .._report import NumberOutcome, OutcomeKind
 
-__all__ = ["entry_key", "entry_text", "open_input", "read_distinct"]
+__all__ = ["Distinct", "entry_key", "entry_text", "open_input", "read_distinct"]
 
 
 def entry_key(raw: object, number: str | None) -> str:
@@ -26,6 +26,29 @@ def entry_key(raw: object, number: str | None) -> str:
     if try_normalize_number(text)[0] is not None:
         return f"{type(raw).__name__}({text})"
     return text
+
+
+class Distinct:
+    """The first occurrence of each input entry, by :func:`entry_key`; repeats are counted.
+
+    (A bulk link or unlink keeps its own ledger of keys, with the positions it reports.)
+    """
+
+    __slots__ = ("_seen", "duplicates")
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+        self.duplicates = 0
+
+    def first(self, raw: object) -> tuple[str, str | None, str | None] | None:
+        """``(key, number or None, why invalid)`` for a new entry; ``None`` for a repeat."""
+        number, reason = try_normalize_number(raw)
+        key = entry_key(raw, number)
+        if key in self._seen:
+            self.duplicates += 1
+            return None
+        self._seen.add(key)
+        return key, number, reason
 
 
 def entry_text(raw: object) -> str:
@@ -82,18 +105,15 @@ async def read_distinct(
     """Read a whole input: (valid distinct numbers, keyed order incl. invalid, duplicates)."""
     order: list[NumberOutcome] = []
     valid: list[str] = []
-    seen: set[str] = set()
-    duplicates = 0
+    distinct = Distinct()
     async for raw in as_async(numbers):
-        number, reason = try_normalize_number(raw)
-        key = entry_key(raw, number)
-        if key in seen:
-            duplicates += 1
+        entry = distinct.first(raw)
+        if entry is None:
             continue
-        seen.add(key)
+        key, number, reason = entry
         if number is None:
             order.append(NumberOutcome(number=key, kind=OutcomeKind.INVALID, error=reason))
         else:
             valid.append(number)
             order.append(NumberOutcome(number=number, kind=OutcomeKind.PENDING))
-    return valid, order, duplicates
+    return valid, order, distinct.duplicates

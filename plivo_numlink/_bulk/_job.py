@@ -223,8 +223,6 @@ class Job:
         ``counter`` (a child of the job's) counts the attempts made, whatever the result.
         """
         in_flight = self.in_flight
-        for number in numbers:
-            in_flight.setdefault(number, 0)
         before = counter.count
         try:
             answer = await self.requester.request(

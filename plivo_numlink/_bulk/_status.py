@@ -15,10 +15,10 @@ from .._errors import (
     PlivoError,
 )
 from .._models import LinkStatus
-from .._numbers import try_normalize_number, validate_campaign_id
+from .._numbers import validate_campaign_id
 from .._report import BulkReport, NumberOutcome, OutcomeKind
 from .._transport import AttemptCounter, Requester
-from ._input import as_async, entry_key
+from ._input import Distinct, as_async
 
 __all__ = ["get_numbers"]
 
@@ -38,12 +38,11 @@ async def get_numbers(
     lock = asyncio.Lock()
     order: list[str] = []
     outcomes: dict[str, NumberOutcome] = {}
-    seen: set[str] = set()
-    duplicates = 0
+    distinct = Distinct()
     exhausted = False
 
     async def next_number() -> str | None:
-        nonlocal duplicates, exhausted
+        nonlocal exhausted
         async with lock:
             while not exhausted:
                 try:
@@ -51,12 +50,10 @@ async def get_numbers(
                 except StopAsyncIteration:
                     exhausted = True
                     break
-                number, reason = try_normalize_number(raw)
-                key = entry_key(raw, number)
-                if key in seen:
-                    duplicates += 1
+                entry = distinct.first(raw)
+                if entry is None:
                     continue
-                seen.add(key)
+                key, number, reason = entry
                 order.append(key)
                 if number is None:
                     outcomes[key] = NumberOutcome(
@@ -85,7 +82,7 @@ async def get_numbers(
         campaign_id=campaign_id,
         elapsed=time.monotonic() - started,
         requests=counter.count,
-        duplicates=duplicates,
+        duplicates=distinct.duplicates,
     )
 
 

@@ -112,15 +112,13 @@ async def poll_statuses(
             if not classify("wait", exc).transient:
                 return state
             seen = {}
-        except TransportError as exc:
+        except (TransportError, ResponseFormatError) as exc:
             for n in pending:
                 state[n] = (state[n][0], f"polling failed: {exc}")
+            if isinstance(exc, ResponseFormatError):
+                # Not a transient fault (the session does not retry it either): say so.
+                return state
             seen = {}
-        except ResponseFormatError as exc:
-            # Not a transient fault (the session does not retry it either): say so.
-            for n in pending:
-                state[n] = (state[n][0], f"polling failed: {exc}")
-            return state
         rounds += 1
         for number, status in seen.items():
             state[number] = (status, None)
@@ -196,49 +194,35 @@ def fold_statuses(
     """Fold polled statuses into ``outcomes`` (only those present in ``state``)."""
     folded: list[NumberOutcome] = []
     for outcome in outcomes:
-        if outcome.number not in state:
-            folded.append(outcome)
-            continue
-        status, error = state[outcome.number]
-        keep_kind = outcome.kind is OutcomeKind.ALREADY
-        if unlinked:
-            if status is None and error is None:
-                kind = outcome.kind if keep_kind else OutcomeKind.COMPLETED
-                folded.append(attrs.evolve(outcome, kind=kind, ok=kind.ok, status=None))
-            else:
-                folded.append(
-                    attrs.evolve(
-                        outcome,
-                        kind=OutcomeKind.PENDING,
-                        ok=False,
-                        status=status,
-                        error=error or "still linked when the wait ended",
-                    )
-                )
-            continue
-        if status is LinkStatus.COMPLETED:
-            kind = outcome.kind if keep_kind else OutcomeKind.COMPLETED
-            folded.append(attrs.evolve(outcome, kind=kind, ok=kind.ok, status=status))
-        elif status is LinkStatus.FAILED:
-            folded.append(
-                attrs.evolve(
-                    outcome,
-                    kind=OutcomeKind.REMOTE_FAILED,
-                    ok=False,
-                    status=status,
-                    error="Plivo reports the link FAILED",
-                )
-            )
-        else:
-            text = error or (
-                "not listed in the campaign when the wait ended"
-                if status is None
-                else f"still {status.value} when the wait ended"
-            )
-            folded.append(
-                attrs.evolve(outcome, kind=OutcomeKind.PENDING, ok=False, status=status, error=text)
-            )
+        polled = state.get(outcome.number)
+        folded.append(outcome if polled is None else _folded(outcome, *polled, unlinked=unlinked))
     return folded
+
+
+def _folded(
+    outcome: NumberOutcome, status: LinkStatus | None, error: str | None, *, unlinked: bool
+) -> NumberOutcome:
+    """One outcome with its last polled status (and the error of its last poll, if any)."""
+    if not unlinked and status is LinkStatus.FAILED:
+        return attrs.evolve(
+            outcome,
+            kind=OutcomeKind.REMOTE_FAILED,
+            ok=False,
+            status=status,
+            error="Plivo reports the link FAILED",
+        )
+    done = (status is None and error is None) if unlinked else status is LinkStatus.COMPLETED
+    if done:
+        kind = outcome.kind if outcome.kind is OutcomeKind.ALREADY else OutcomeKind.COMPLETED
+        return attrs.evolve(outcome, kind=kind, ok=kind.ok, status=status)
+    if not error:
+        if unlinked:
+            error = "still linked when the wait ended"
+        elif status is None:
+            error = "not listed in the campaign when the wait ended"
+        else:
+            error = f"still {status.value} when the wait ended"
+    return attrs.evolve(outcome, kind=OutcomeKind.PENDING, ok=False, status=status, error=error)
 
 
 async def wait_and_fold(

@@ -18,7 +18,7 @@ from plivo_numlink import (
     NumberOutcome,
     OutcomeKind,
 )
-from plivo_numlink._bulk import fold_statuses
+from plivo_numlink._bulk._wait import fold_statuses
 from plivo_numlink._errors import status_error
 from plivo_numlink._protocol import is_already_in_state, numbers_named
 from plivo_numlink._report import CSV_FIELDS
