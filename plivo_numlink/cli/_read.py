@@ -16,6 +16,7 @@ import plivo_numlink as pn
 
 from . import _options as op
 from . import _output as out
+from . import _runner as rn
 from ._runner import EXIT_NOT_OK, EXIT_OK, CliError, run_to_end, shown
 
 _STYLE: dict[pn.LinkStatus | None, str] = {
@@ -154,9 +155,16 @@ def status_command(**opts: Any) -> None:
         async with session:
             return await session.get_numbers(campaign_id, wanted)
 
-    report = run_to_end(work(), campaign_id)
+    interrupted, report = rn.run(rn.interruptible(work()), campaign_id)
+    if report is None:  # Ctrl-C: the report still accounts for every number
+        stop = pn.NumberOutcome("", pn.OutcomeKind.NOT_ATTEMPTED, "status", rn.INTERRUPTED_REASON)
+        outcomes = tuple(attrs.evolve(stop, number=number) for number in wanted)
+        report = pn.BulkReport(outcomes, "status", campaign_id, rn.INTERRUPTED_REASON)
     if report_path is not None:
         out.write_report(report, report_path, feedback)
+    if interrupted:
+        click.echo("interrupted", err=True)
+        raise SystemExit(rn.EXIT_INTERRUPTED)
     rows = [(o, _status_text(o)) for o in report]
     if as_json:
         data = [

@@ -220,6 +220,22 @@ def test_interrupted_sync_writes_its_report(
     assert "run it again" in data["stopped_reason"]
 
 
+def test_interrupted_status_writes_its_report(
+    fake: FakePlivo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def interrupted_read(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(NumLinkSession, "get_numbers", interrupted_read)
+    report = tmp_path / "r.json"
+    result = run(fake, "status", CAMPAIGN, "2125550001", "2125550002", "--report", str(report))
+    assert result.exit_code == 130
+    assert "interrupted" in result.stderr
+    data = read_json_report(report)
+    assert kinds(data) == {"12125550001": "not_attempted", "12125550002": "not_attempted"}
+    assert data["stopped_reason"]
+
+
 def _child_env(fake: FakePlivo) -> dict[str, str]:
     return {**os.environ, **{k: v for k, v in env_for(fake).items() if v is not None}}
 
