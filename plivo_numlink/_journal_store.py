@@ -85,7 +85,7 @@ def is_final(outcome: NumberOutcome) -> bool:
     request and reports FAILED) and INVALID (never sendable).
 
     Not final, sent again by a resumed job: ERROR (no usable answer, or interrupted while in
-    flight), NOT_ATTEMPTED (never sent), PENDING (still processing when a wait ended), and a
+    flight), NOT_ATTEMPTED (never sent), PENDING and NOT_LISTED (a wait's findings), and a
     REJECTED whose status is 401 or 403 (the credentials or the account's rights were refused,
     which says nothing about the number).
     """

@@ -33,8 +33,10 @@ class OutcomeKind(str, enum.Enum):
     COMPLETED = "completed"
     #: Plivo processed the request and reports FAILED.
     REMOTE_FAILED = "remote_failed"
-    #: Still processing when the wait ended.
+    #: Still processing when the wait ended (or its status could not be read).
     PENDING = "pending"
+    #: Not in the campaign when a wait for it to be linked ended: never linked there, or gone.
+    NOT_LISTED = "not_listed"
     #: The server refused the request for this number (4xx).
     REJECTED = "rejected"
     #: No usable answer after retries (5xx, 429, timeouts, connection failures).

@@ -436,9 +436,10 @@ class NumLinkSession:
         """Poll until each number is final or ``timeout`` seconds pass.
 
         Ok where the number reached COMPLETED (``COMPLETED``); not ok where FAILED
-        (``REMOTE_FAILED``) or still processing or not listed at the deadline
-        (``PENDING``). With ``unlinked=True``, done means gone from the campaign. Each round
-        costs the cheaper of one GET per pending number and the list endpoint's pages.
+        (``REMOTE_FAILED``), still processing at the deadline (``PENDING``) or not in the
+        campaign then (``NOT_LISTED``). With ``unlinked=True``, done means gone from the
+        campaign. Each round costs the cheaper of one GET per pending number and the list
+        endpoint's pages.
         ``on_progress(done, pending)`` is called after each round (for progress displays).
 
         ``timeout`` is a deadline for the whole call, requests in flight included: the call

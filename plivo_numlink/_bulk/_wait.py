@@ -215,13 +215,17 @@ def _folded(
     if done:
         kind = outcome.kind if outcome.kind is OutcomeKind.ALREADY else OutcomeKind.COMPLETED
         return attrs.evolve(outcome, kind=kind, ok=kind.ok, status=status)
+    if not error and not unlinked and status is None:
+        # Not pending: nothing at Plivo is processing it (issue 10: "pending" was shown
+        # beside "not listed in the campaign").
+        error = "not listed in the campaign when the wait ended"
+        return attrs.evolve(outcome, kind=OutcomeKind.NOT_LISTED, ok=False, error=error)
     if not error:
-        if unlinked:
-            error = "still linked when the wait ended"
-        elif status is None:
-            error = "not listed in the campaign when the wait ended"
-        else:
-            error = f"still {status.value} when the wait ended"
+        error = (
+            "still linked when the wait ended"
+            if unlinked
+            else f"still {status.value if status else 'unknown'} when the wait ended"
+        )
     return attrs.evolve(outcome, kind=OutcomeKind.PENDING, ok=False, status=status, error=error)
 
 

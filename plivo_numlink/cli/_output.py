@@ -39,6 +39,7 @@ KIND_MEANINGS = {
     pn.OutcomeKind.COMPLETED: "done, and confirmed by Plivo",
     pn.OutcomeKind.REMOTE_FAILED: "Plivo processed the request and reports FAILED",
     pn.OutcomeKind.PENDING: "still processing when the wait ended",
+    pn.OutcomeKind.NOT_LISTED: "not in the campaign when the wait ended",
     pn.OutcomeKind.REJECTED: "refused by Plivo (4xx)",
     pn.OutcomeKind.ERROR: "no usable answer after retries",
     pn.OutcomeKind.INVALID: "not a valid US number; never sent",

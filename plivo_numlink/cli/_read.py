@@ -130,10 +130,8 @@ def _status_text(outcome: pn.NumberOutcome) -> str | None:
 def status_command(**opts: Any) -> None:
     """Show each number's status in a campaign.
 
-    Exit 1 when a number is not linked to the campaign or its linking FAILED; exit 2 when
-    a number is not a valid US number (nothing is sent then). --report writes one line per
-    number (action "status"; kind completed, pending for PROCESSING, remote_failed, or
-    rejected when not linked).
+    Exit 1 when a number is not linked or its linking FAILED; exit 2 for an invalid number
+    (nothing is sent). --report: completed, pending (PROCESSING), remote_failed, rejected.
     """
     campaign_id, numbers = op.split_campaign(opts.pop("campaign_id"), opts.pop("args"))
     as_json, report_path = opts.pop("as_json"), opts.pop("report_path")

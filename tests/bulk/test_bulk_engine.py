@@ -1141,13 +1141,15 @@ async def test_wait_for_numbers_gives_up_at_the_deadline(plivo: Start) -> None:
     assert 2 <= len(fake.requests) < 100
 
 
-async def test_wait_for_numbers_reports_a_number_not_in_the_campaign_as_pending(
+async def test_wait_for_numbers_reports_a_number_not_in_the_campaign_as_not_listed(
     plivo: Start,
 ) -> None:
+    # Not "pending" beside "not listed in the campaign": nothing at Plivo processes it.
     _, session = await plivo()
     [number] = us_numbers(1)
     report = await session.wait_for_numbers(CAMPAIGN, [number], timeout=0, poll_interval=0)
-    assert report[number].kind is OutcomeKind.PENDING
+    assert report[number].kind is OutcomeKind.NOT_LISTED
+    assert not report[number].ok
     assert "not listed" in (report[number].error or "")
 
 

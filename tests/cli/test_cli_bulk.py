@@ -124,7 +124,7 @@ def test_wait_command_reports_each_number(start_fake: FakeFactory, tmp_path: Pat
     assert kinds(read_json_report(report)) == {
         "12125550001": "completed",
         "12125550002": "remote_failed",
-        "12125550003": "pending",
+        "12125550003": "not_listed",
     }
 
 

@@ -30,7 +30,12 @@ FINAL = [
     OutcomeKind.INVALID,
     OutcomeKind.REMOTE_FAILED,
 ]
-NOT_FINAL = [OutcomeKind.ERROR, OutcomeKind.NOT_ATTEMPTED, OutcomeKind.PENDING]
+NOT_FINAL = [
+    OutcomeKind.ERROR,
+    OutcomeKind.NOT_ATTEMPTED,
+    OutcomeKind.PENDING,
+    OutcomeKind.NOT_LISTED,
+]
 
 
 def test_the_finality_rule_covers_every_kind() -> None:

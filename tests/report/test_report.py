@@ -349,7 +349,7 @@ P, C, F, U = LinkStatus.PROCESSING, LinkStatus.COMPLETED, LinkStatus.FAILED, Lin
         (OutcomeKind.ACCEPTED, (P, None), OutcomeKind.PENDING, "still PROCESSING"),
         (OutcomeKind.ALREADY, (P, None), OutcomeKind.PENDING, "still PROCESSING"),
         (OutcomeKind.ACCEPTED, (U, None), OutcomeKind.PENDING, "still UNKNOWN"),
-        (OutcomeKind.ACCEPTED, (None, None), OutcomeKind.PENDING, "not listed"),
+        (OutcomeKind.ACCEPTED, (None, None), OutcomeKind.NOT_LISTED, "not listed"),
         (OutcomeKind.ACCEPTED, (P, "polling failed: HTTP 404: x"), OutcomeKind.PENDING, "HTTP 404"),
     ],
 )
