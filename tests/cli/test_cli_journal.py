@@ -4,6 +4,7 @@ again what the first run had committed; a finished job run again sends nothing."
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -44,8 +45,9 @@ def committed_final(journal: Path) -> set[str]:
     if not journal.exists():
         return set()
     try:
-        with sqlite3.connect(f"file:{journal}?mode=ro", uri=True) as connection:
-            rows = connection.execute("SELECT key FROM outcomes WHERE final = 1").fetchall()
+        # closing(): a sqlite3 connection's own context manager commits but does not close.
+        with contextlib.closing(sqlite3.connect(f"file:{journal}?mode=ro", uri=True)) as db:
+            rows = db.execute("SELECT key FROM outcomes WHERE final = 1").fetchall()
     except sqlite3.Error:  # not laid out yet
         return set()
     return {key for (key,) in rows}
