@@ -154,10 +154,10 @@ def status_command(**opts: Any) -> None:
             return await session.get_numbers(campaign_id, wanted)
 
     interrupted, report = rn.run(rn.interruptible(work()), campaign_id)
-    if report is None:  # Ctrl-C: the report still accounts for every number
-        stop = pn.NumberOutcome("", pn.OutcomeKind.NOT_ATTEMPTED, "status", rn.INTERRUPTED_REASON)
-        outcomes = tuple(attrs.evolve(stop, number=number) for number in wanted)
-        report = pn.BulkReport(outcomes, "status", campaign_id, rn.INTERRUPTED_REASON)
+    if report is None:  # Ctrl-C: the checked input, every number not attempted, is the report
+        why = rn.INTERRUPTED_REASON
+        lines = tuple(attrs.evolve(o, error=why) for o in checked)
+        report = attrs.evolve(checked, outcomes=lines, campaign_id=campaign_id, stopped_reason=why)
     if report_path is not None:
         out.write_report(report, report_path, feedback)
     if interrupted:

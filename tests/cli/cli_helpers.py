@@ -7,8 +7,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pytest
 from click.testing import CliRunner, Result
 
+from plivo_numlink import NumLinkSession
 from plivo_numlink.cli import cli
 from plivo_numlink.testing import FakePlivo
 
@@ -92,3 +94,12 @@ def read_json_report(path: Path) -> dict[str, Any]:
 
 def kinds(report: dict[str, Any]) -> dict[str, str]:
     return {o["number"]: o["kind"] for o in report["outcomes"]}
+
+
+def interrupt(monkeypatch: pytest.MonkeyPatch, method: str) -> None:
+    """Make ``NumLinkSession.<method>`` end in Ctrl-C (a KeyboardInterrupt), as a user would."""
+
+    async def interrupted(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(NumLinkSession, method, interrupted)

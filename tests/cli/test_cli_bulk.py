@@ -18,7 +18,6 @@ from typing import Any, TypeVar
 
 import pytest
 
-from plivo_numlink import NumLinkSession
 from plivo_numlink.cli import _output as cli_output
 from plivo_numlink.testing import FakePlivo
 
@@ -28,6 +27,7 @@ from .cli_helpers import (
     TOKEN,
     FakeFactory,
     env_for,
+    interrupt,
     kinds,
     numbers,
     read_json_report,
@@ -188,10 +188,7 @@ def test_interrupt_writes_a_report_accounting_for_every_number(
 def test_interrupt_of_sync_says_to_run_it_again(
     fake: FakePlivo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def interrupted_sync(*args: Any, **kwargs: Any) -> Any:
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(NumLinkSession, "sync", interrupted_sync)
+    interrupt(monkeypatch, "sync")
     result = run(fake, "sync", CAMPAIGN, "2125550001")
     assert result.exit_code == 130
     assert "run it again" in result.stderr
@@ -290,10 +287,7 @@ def test_a_real_sigint_cancels_the_job_and_writes_the_report(
 def test_interrupt_while_waiting_reports_what_was_sent(
     fake: FakePlivo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def interrupted_wait(*args: Any, **kwargs: Any) -> Any:
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(NumLinkSession, "wait_for_report", interrupted_wait)
+    interrupt(monkeypatch, "wait_for_report")
     report = tmp_path / "r.json"
     result = run(fake, "link", CAMPAIGN, "2125550001", "--wait", "--report", str(report))
     assert result.exit_code == 130

@@ -14,13 +14,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 import plivo_numlink.cli._bulk as cli_bulk
 import plivo_numlink.cli._output as cli_output
-from plivo_numlink import NumLinkSession
 from plivo_numlink.testing import FakePlivo
 
 from .cli_helpers import (
@@ -29,6 +27,7 @@ from .cli_helpers import (
     TOKEN,
     FakeFactory,
     env_for,
+    interrupt,
     kinds,
     numbers,
     one_error_line,
@@ -207,10 +206,7 @@ def test_wait_and_status_exit_2_on_an_unknown_campaign(fake: FakePlivo, command:
 def test_interrupted_sync_writes_its_report(
     fake: FakePlivo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def interrupted_sync(*args: Any, **kwargs: Any) -> Any:
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(NumLinkSession, "sync", interrupted_sync)
+    interrupt(monkeypatch, "sync")
     report = tmp_path / "r.json"
     result = run(fake, "sync", CAMPAIGN, "2125550001", "bad", "--report", str(report))
     assert result.exit_code == 130
@@ -223,10 +219,7 @@ def test_interrupted_sync_writes_its_report(
 def test_interrupted_status_writes_its_report(
     fake: FakePlivo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def interrupted_read(*args: Any, **kwargs: Any) -> Any:
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(NumLinkSession, "get_numbers", interrupted_read)
+    interrupt(monkeypatch, "get_numbers")
     report = tmp_path / "r.json"
     result = run(fake, "status", CAMPAIGN, "2125550001", "2125550002", "--report", str(report))
     assert result.exit_code == 130
@@ -286,10 +279,7 @@ def test_a_second_sigint_soon_after_the_first_keeps_the_report(
 def test_interrupted_wait_writes_its_report(
     fake: FakePlivo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def interrupted_wait(*args: Any, **kwargs: Any) -> Any:
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(NumLinkSession, "wait_for_numbers", interrupted_wait)
+    interrupt(monkeypatch, "wait_for_numbers")
     report = tmp_path / "r.json"
     result = run(fake, "wait", CAMPAIGN, "2125550001", "--report", str(report))
     assert result.exit_code == 130
