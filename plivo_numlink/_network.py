@@ -37,11 +37,12 @@ _EXAMPLE = "'http://proxy.example.com:3128'"
 
 
 def shown_url(url: str) -> str:
-    """``url`` with anything before its last ``@`` after ``//`` masked (its credentials).
+    """``url`` with everything before its last ``@`` (after the scheme) masked.
 
-    Greedy on purpose: a password holding ``/``, ``#`` or ``@`` unencoded must not show.
+    Greedy on purpose: a password holding ``/``, ``#`` or ``@`` unencoded must not show,
+    nor one in a URL written without its scheme.
     """
-    return re.sub(r"(?<=//).*@", "***@", url)
+    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://)?.*@", r"\1***@", url, flags=re.DOTALL)
 
 
 def _parse_proxy(url: object, source: str) -> tuple[str, str | None]:
