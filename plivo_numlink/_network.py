@@ -223,7 +223,7 @@ def certificate_failure(
         f"{method} {path} failed: TLS certificate verification failed for {where}{detail}. "
         "Not retried: a certificate problem does not go away by trying again. If the server "
         "(or a TLS-inspecting proxy) uses a private or corporate CA, pass "
-        "ssl=ssl.create_default_context(cafile=PATH) (CLI: --ca-bundle PATH)",
+        "ssl=ssl.create_default_context(cafile=PATH) (command line: set SSL_CERT_FILE=PATH)",
         method=method,
         path=path,
         host=host,
