@@ -162,3 +162,14 @@ async def test_reading_many_statuses_raises_a_certificate_failure(
         await session.get_numbers("CUOGHIN", NUMBERS)
 
     assert private_ca.handshakes == 1
+
+
+async def test_sync_raises_a_certificate_failure_at_its_first_read(
+    tls_fake: FakePlivo, private_ca: PrivateCA, make_session: SessionFactory
+) -> None:
+    session = session_for(make_session, tls_fake)
+
+    with pytest.raises(pn.CertificateVerificationError):
+        await session.sync("CUOGHIN", NUMBERS)
+
+    assert private_ca.handshakes == 1
