@@ -259,3 +259,33 @@ async def test_a_borrowed_http_session_also_follows_the_environment_proxy(
         await session.link("CUOGHIN", ["12125557777"])
 
     assert len(proxy.entries()) == 1
+
+
+async def test_the_environment_proxy_does_not_replace_a_borrowed_sessions_own_proxy(
+    start_proxy: StartProxy,
+    fake_plivo: FakePlivo,
+    make_session: SessionFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from_env, own = start_proxy(), start_proxy()
+    monkeypatch.setenv("HTTP_PROXY", from_env.url)
+    async with aiohttp.ClientSession(proxy=own.url) as http:
+        session = session_for(make_session, fake_plivo, http_session=http)
+
+        await session.link("CUOGHIN", ["12125557777"])
+
+    assert from_env.entries() == []
+    assert len(own.entries()) == 1
+
+
+async def test_proxy_given_replaces_a_borrowed_sessions_own_proxy(
+    start_proxy: StartProxy, fake_plivo: FakePlivo, make_session: SessionFactory
+) -> None:
+    own, given = start_proxy(), start_proxy()
+    async with aiohttp.ClientSession(proxy=own.url) as http:
+        session = session_for(make_session, fake_plivo, http_session=http, proxy=given.url)
+
+        await session.link("CUOGHIN", ["12125557777"])
+
+    assert own.entries() == []
+    assert len(given.entries()) == 1
