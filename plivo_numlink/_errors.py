@@ -12,6 +12,8 @@
     │   ├── RateLimitError       429
     │   └── ServerError          5xx
     ├── TransportError           connection failures and timeouts, after retries
+    │   └── CertificateVerificationError  the server's TLS certificate failed verification
+    │                                     (not retried)
     ├── ResponseFormatError      a 2xx answer whose body is not what the API documents
     ├── SessionClosedError       the session was used after close() (also a RuntimeError)
     ├── JournalError             a bulk job's journal could not be read or written
@@ -37,6 +39,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "CampaignNotFoundError",
+    "CertificateVerificationError",
     "ConfigurationError",
     "ForbiddenError",
     "InvalidNumberError",
@@ -128,6 +131,26 @@ class TransportError(PlivoError):
         self.method = method
         self.path = path
         super().__init__(redact(message))
+
+
+class CertificateVerificationError(TransportError):
+    """The server's TLS certificate could not be verified: untrusted CA, expired, or issued
+    for another host name. Raised after one attempt (trying again cannot help); a bulk job
+    stops at it. ``host`` is the server's, ``reason`` OpenSSL's words (or None).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str = "",
+        path: str = "",
+        host: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        self.host = host
+        self.reason = reason
+        super().__init__(message, method=method, path=path)
 
 
 class ResponseFormatError(PlivoError):

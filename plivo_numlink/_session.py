@@ -8,6 +8,7 @@ calls through ``_endpoints.py`` and hands bulk calls to the engine in ``_bulk/``
 from __future__ import annotations
 
 import os
+import ssl as _ssl
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import Any
@@ -29,6 +30,7 @@ from ._config import (
 )
 from ._errors import ConfigurationError
 from ._models import CampaignNumbers, LinkAck, NumberStatus
+from ._network import NetworkOptions
 from ._numbers import validate_callback, validate_campaign_id
 from ._report import BulkReport, NumberOutcome
 from ._retry import DEFAULT_RETRY, RetryPolicy, RetryQuota
@@ -89,6 +91,12 @@ class NumLinkSession:
     are closed with the session. A shared budget is spaced 3% under ``rate_limit``
     (``current_rate`` shows it): starts from several processes reach the server with
     independent delays, and the margin keeps them from tipping a per-second limit.
+
+    ``proxy="http://[user:pass@]host:port"`` sends every request through that proxy; else,
+    with ``trust_env``, the one ``HTTPS_PROXY``/``HTTP_PROXY`` name unless ``NO_PROXY``
+    exempts ``base_url`` (read here, once). ``ssl``: an :class:`ssl.SSLContext` (own CA,
+    client certificate). Both apply to a borrowed ``http_session`` too, passed with each
+    request. A certificate failing verification is not retried (``docs/network.md``).
     """
 
     def __init__(
@@ -105,6 +113,9 @@ class NumLinkSession:
         sleep: Sleep | None = None,
         clock: Callable[[], float] | None = None,
         rate_limit_storage: str | None = None,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        ssl: _ssl.SSLContext | None = None,
     ) -> None:
         config = SessionConfig.build(
             auth_id,
@@ -120,9 +131,17 @@ class NumLinkSession:
                 f"http_session must be an aiohttp.ClientSession, not {type(http_session).__name__}"
             )
         self._config = config
+        network = NetworkOptions.build(
+            config.base_url, proxy=proxy, trust_env=trust_env, ssl=ssl, http_session=http_session
+        )
         storage = _open_rate_storage(rate_limit_storage, config)
         self._requester = Requester(
-            config, http_session=http_session, sleep=sleep, clock=clock, storage=storage
+            config,
+            http_session=http_session,
+            sleep=sleep,
+            clock=clock,
+            storage=storage,
+            network=network,
         )
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -132,9 +151,11 @@ class NumLinkSession:
         state = "closed" if self.closed else "open"
         storage = self.rate_limit_storage
         shared = f" rate_limit_storage={storage!r}" if storage is not None else ""
+        proxy = f" proxy={self.proxy!r}" if self.proxy is not None else ""
         return (
             f"<NumLinkSession auth_id={config.auth_id!r} base_url={config.base_url!r} "
-            f"concurrency={config.concurrency} rate_limit={config.rate_limit!r}{shared} {state}>"
+            f"concurrency={config.concurrency} rate_limit={config.rate_limit!r}{shared}{proxy} "
+            f"{state}>"
         )
 
     @property
@@ -159,6 +180,12 @@ class NumLinkSession:
         """The shared storage's URI with its password masked, or ``None`` (in-process)."""
         storage = self._requester.storage
         return storage.config.url if storage is not None else None
+
+    @property
+    def proxy(self) -> str | None:
+        """The proxy requests go through (given or from the environment), without its
+        credentials; ``None`` for direct connections."""
+        return self._requester.network.proxy
 
     @property
     def current_rate(self) -> float | None:

@@ -33,6 +33,7 @@ from . import _protocol
 from ._config import SessionConfig
 from ._errors import MAX_KEPT_BODY, ResponseFormatError, SessionClosedError, TransportError
 from ._log import contains_secret, redact, register_secret
+from ._network import NetworkOptions, certificate_failure
 from ._pacing import AdaptiveRateLimiter
 from ._protocol import Answer
 from ._retry import RetryQuota, call_with_retries, is_retryable, is_retryable_status
@@ -123,8 +124,11 @@ class Requester:
         sleep: Sleep | None = None,
         clock: Callable[[], float] | None = None,
         storage: RedisStorage | None = None,
+        network: NetworkOptions | None = None,
     ) -> None:
         self.config = config
+        #: The proxy and TLS context every request goes with.
+        self.network = network if network is not None else NetworkOptions()
         self.auth_id = config.auth_id
         self.concurrency = config.concurrency
         register_secret(config.auth_token)
@@ -166,7 +170,8 @@ class Requester:
         self.sent = AttemptCounter()
         self._http = http_session
         self._owns_http = http_session is None
-        # The middlewares argument, worked out once: the requester has one HTTP session.
+        # The middlewares, proxy and TLS arguments, worked out once: the requester has one
+        # HTTP session.
         self._send_options: dict[str, Any] | None = None
         self.closed = False
 
@@ -266,7 +271,9 @@ class Requester:
         http = self.http_session()
         options = self._send_options
         if options is None:
-            options = self._send_options = self._middlewares(http)
+            self._headers.update(self.network.request_headers(http))
+            options = self._middlewares(http) | self.network.request_options(http)
+            self._send_options = options
         url = self._base_url + path
         if gate is not None:
             gate()
@@ -304,7 +311,8 @@ class Requester:
                 cause: BaseException = sanitize_chain(exc)
             except aiohttp.ClientError as exc:
                 cause = sanitize_chain(exc)
-                failure = TransportError(
+                # A certificate failure is permanent: its own error, which is not retried.
+                failure = certificate_failure(exc, method=method, path=template) or TransportError(
                     f"{method} {template} failed: {type(exc).__name__}: {cause}",
                     method=method,
                     path=template,

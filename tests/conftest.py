@@ -199,3 +199,20 @@ def loop_thread() -> Iterator[LoopThread]:
     thread = LoopThread()
     yield thread
     thread.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Network (every test): sessions read HTTP(S)_PROXY / NO_PROXY by default (trust_env=True),
+# so a proxy set on the machine running the suite must not reroute the tests' requests.
+
+PROXY_VARIABLES = tuple(
+    name
+    for base in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+    for name in (base, base.upper())
+)
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy_from_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)

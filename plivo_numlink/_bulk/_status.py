@@ -10,6 +10,7 @@ from .. import _endpoints
 from .._errors import (
     AuthenticationError,
     CampaignNotFoundError,
+    CertificateVerificationError,
     ForbiddenError,
     NotFoundError,
     PlivoError,
@@ -29,7 +30,8 @@ async def get_numbers(
     """Read many numbers' statuses, at most ``requester.concurrency`` at a time.
 
     The input is read lazily; a repeated number is read and reported once; an invalid one
-    is reported INVALID and not sent. 401/403 and an unknown campaign raise at once.
+    is reported INVALID and not sent. 401/403, an unknown campaign and a failed certificate
+    check raise at once.
     """
     campaign_id = validate_campaign_id(campaign_id)
     source = as_async(numbers)
@@ -95,6 +97,8 @@ async def _status_outcome(
         entry = await _endpoints.get_number(requester, campaign_id, number, counter=counter)
     except (AuthenticationError, ForbiddenError, CampaignNotFoundError):
         raise
+    except CertificateVerificationError:
+        raise  # every other read would meet the same certificate
     except NotFoundError as exc:
         return NumberOutcome(
             number,

@@ -19,6 +19,7 @@ from .._errors import (
     APIStatusError,
     AuthenticationError,
     CampaignNotFoundError,
+    CertificateVerificationError,
     ForbiddenError,
     NotFoundError,
     ResponseFormatError,
@@ -61,9 +62,9 @@ async def poll_statuses(
 
     Returns number -> (last status seen or ``None`` when not listed, error text or None).
     ``wait.timeout`` is a deadline for the whole call, requests in flight included. With
-    ``strict``, 401, 403 and an unknown campaign raise (:class:`CampaignNotFoundError`
-    naming it); without, they end the polling as a failure noted on each pending number
-    (a bulk call's own wait keeps the report it is folded into).
+    ``strict``, 401, 403, an unknown campaign (:class:`CampaignNotFoundError` naming it)
+    and a failed certificate check raise; without, they end the polling as a failure noted
+    on each pending number (a bulk call's own wait keeps the report it is folded into).
     """
     sleep, clock = requester.sleep, requester.clock
     deadline = clock() + wait.timeout
@@ -112,6 +113,12 @@ async def poll_statuses(
             if not classify("wait", exc).transient:
                 return state
             seen = {}
+        except CertificateVerificationError as exc:
+            if strict:
+                raise  # every later round would meet the same certificate
+            for n in pending:
+                state[n] = (state[n][0], f"polling failed: {exc}")
+            return state
         except (TransportError, ResponseFormatError) as exc:
             for n in pending:
                 state[n] = (state[n][0], f"polling failed: {exc}")

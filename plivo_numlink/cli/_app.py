@@ -41,6 +41,7 @@ def cli() -> None:
 
     Credentials come from PLIVO_AUTH_ID and PLIVO_AUTH_TOKEN (or --auth-id/--auth-token).
     Start with `plivo-numlink demo`: it needs no credentials and no network.
+    HTTPS_PROXY/NO_PROXY (or --proxy) and SSL_CERT_FILE (a PEM file of CAs) are honoured.
 
     Exit codes: 0 all ok, 1 some numbers not ok, 2 usage or configuration error,
     130 interrupted.

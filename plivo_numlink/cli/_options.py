@@ -89,6 +89,7 @@ connection_options = options(
     opt("--auth-token", envvar="PLIVO_AUTH_TOKEN", **_TOKEN),
     opt("--base-url", envvar="PLIVO_NUMLINK_BASE_URL", metavar="URL", **_BASE),
     opt("--rate-limit", metavar="N", **_RATE),
+    opt("--proxy", metavar="URL", text="http://[user:pass@]host:port; else HTTPS_PROXY, NO_PROXY."),
 )
 _MOST = {"default": pn.defaults.CONCURRENCY, "text": "Most at once."}
 concurrency_option = opt("--concurrency", type=INT_1, **_MOST)
@@ -162,7 +163,7 @@ def connect(opts: dict[str, Any]) -> pn.NumLinkSession:
         raise CliError("no auth id: pass --auth-id or set PLIVO_AUTH_ID")
     if not auth_token:
         raise CliError("no auth token: set PLIVO_AUTH_TOKEN (or pass --auth-token -, to type it)")
-    names = ("base_url", "concurrency", "rate_limit")
+    names = ("base_url", "concurrency", "rate_limit", "proxy")
     settings = {name: opts.pop(name) for name in names if name in opts}
     with user_errors():
         return pn.NumLinkSession(auth_id, auth_token, **settings)

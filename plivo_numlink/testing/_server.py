@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import ssl as _ssl
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -68,6 +69,9 @@ class FakePlivo:
 
     - ``auth_id``, ``auth_token``: the credentials it accepts.
     - ``host``, ``port``: where it listens (port 0 = a free port, chosen on first start).
+    - ``ssl``: a server :class:`ssl.SSLContext` (its certificate and key loaded): serve
+      HTTPS, and :attr:`base_url` starts with ``https://``. To test a client's TLS set-up
+      against a private CA (the ``trustme`` package makes one).
     - ``seed``: seed of the one ``random.Random`` behind every random choice.
     - ``campaigns``: ids of the campaigns that exist from the start.
     - ``prelink``: numbers linked (``COMPLETED``) from the start, for tests and benchmarks
@@ -172,9 +176,11 @@ class FakePlivo:
         send_callbacks: bool = True,
         record_requests: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        ssl: _ssl.SSLContext | None = None,
     ) -> None:
         self.host = host
         self.port = port
+        self.ssl = ssl
         self.seed = seed
         # A second stream for ids and nonces, so that how many of them were drawn does not
         # change which requests the fault rates hit.
@@ -240,10 +246,12 @@ class FakePlivo:
 
     @property
     def base_url(self) -> str:
-        """The origin to give a client: ``http://127.0.0.1:PORT`` (no path, no slash)."""
+        """The origin to give a client: ``http://127.0.0.1:PORT`` (no path, no slash);
+        ``https://`` when serving TLS (``ssl=``)."""
         if self.port == 0:
             raise RuntimeError("FakePlivo has no port yet: start it first")
-        return f"http://{self.host}:{self.port}"
+        scheme = "https" if self.ssl is not None else "http"
+        return f"{scheme}://{self.host}:{self.port}"
 
     @property
     def running(self) -> bool:
@@ -257,7 +265,7 @@ class FakePlivo:
         runner = web.ServerRunner(server, shutdown_timeout=_SHUTDOWN_TIMEOUT)
         await runner.setup()
         try:
-            await web.TCPSite(runner, self.host, self.port).start()
+            await web.TCPSite(runner, self.host, self.port, ssl_context=self.ssl).start()
         except BaseException:
             await runner.cleanup()
             raise
