@@ -64,7 +64,7 @@ async def verify(
     method: str,
     url: str,
     headers: Headers,
-    body: bytes,
+    body: bytes | None,
     *,
     auth_token: str | Sequence[str],
     replay_guard: ReplayGuard | None = None,
@@ -77,7 +77,7 @@ async def verify(
       it, when a proxy makes the URL your app sees differ.
     - ``headers``: the request headers, any mapping (names in any case) or the
       ``(name, value)`` pairs as received (ASGI's bytes pairs too).
-    - ``body``: the raw body (``b""`` for a GET).
+    - ``body``: the raw body (``b""`` or ``None`` for a GET).
     - ``auth_token``: the token Plivo signs with, or a list of tokens (main and
       sub-account).
     - ``replay_guard``: a :class:`ReplayGuard`; with one, a nonce accepted before within its
@@ -103,6 +103,8 @@ async def verify(
     tokens = token_list(auth_token)
     if not tokens:
         raise ValueError("auth_token must be a non-empty string or a sequence of them")
+    if body is None:  # a GET's missing body, as some frameworks give it
+        body = b""
     if not isinstance(body, (bytes, bytearray, memoryview)):
         raise TypeError(f"body must be bytes, not {type(body).__name__}")
     if len(body) > max_body_size:

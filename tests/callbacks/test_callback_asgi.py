@@ -3,6 +3,8 @@ FastAPI, and refusing what it does not serve (issue 16, item 2)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import pytest
 from fastapi import FastAPI
@@ -89,3 +91,20 @@ async def test_a_replay_guard_is_shared_between_receivers() -> None:
     assert two.__self__.replay_guard is guard  # type: ignore[attr-defined]
     await one.aclose()  # not its guard to close
     assert await guard.remember(["v3:1"]) is True
+
+
+async def test_without_a_host_header_the_servers_address_is_the_signed_host() -> None:
+    # HTTP/1.0 allows a request without Host: the URL is then the address it reached.
+    recorder = Recorder()
+    app = callbacks.asgi_app(recorder, auth_token=TOKEN)
+    async with uvicorn_serving(app) as base:
+        query = "event=number_linking&number=12125557777&status=success"
+        headers = sign_callback("GET", f"{base}/cb?{query}", {}, TOKEN)
+        head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        host, port = base.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(f"GET /cb?{query} HTTP/1.0\r\n{head}\r\n".encode())
+        status = await asyncio.wait_for(reader.readline(), 30)
+        writer.close()
+    assert status.startswith(b"HTTP/1.1 200"), status
+    assert [event.number for event in recorder.events] == ["12125557777"]
