@@ -14,6 +14,7 @@ from types import TracebackType
 
 from .._storage import (
     DEFAULT_MAX_NONCES,
+    ConfigurationError,
     MemoryNonceStore,
     NonceStore,
     RedisNonceStore,
@@ -71,7 +72,12 @@ class ReplayGuard:
         self._owned: RedisStorage | None = None
         store: NonceStore
         if storage is None or isinstance(storage, str):
-            opened = open_storage(storage, timeout=timeout)
+            try:
+                opened = open_storage(storage, timeout=timeout)
+            except ConfigurationError as exc:
+                # The URI parser speaks of the session's storage; this one is a replay store.
+                message = str(exc).replace("rate-limit storage", "replay store", 1)
+                raise ConfigurationError(message) from None
             if opened is None:
                 store = MemoryNonceStore(max_nonces=max_nonces, clock=clock)
             else:

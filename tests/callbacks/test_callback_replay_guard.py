@@ -70,3 +70,9 @@ def test_bad_arguments_are_refused(
 ) -> None:
     with pytest.raises(error):
         ReplayGuard(*args, **options)
+
+
+def test_a_bad_uri_is_named_as_a_replay_store_with_its_password_masked() -> None:
+    with pytest.raises(ValueError, match="replay store 'ftp://:\\*\\*\\*@host'") as caught:
+        ReplayGuard("ftp://:s3cret@host")
+    assert "s3cret" not in str(caught.value)
