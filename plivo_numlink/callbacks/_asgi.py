@@ -194,13 +194,10 @@ class CallbackApp:
             chunks=chunks,
         )
         data = answer.text.encode("utf-8")
-        await send(
-            {
-                "type": "http.response.start",
-                "status": answer.status,
-                "headers": [_TEXT, (b"content-length", str(len(data)).encode("ascii"))],
-            }
-        )
+        head = [_TEXT, (b"content-length", str(len(data)).encode("ascii"))]
+        if answer.close:
+            head.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": answer.status, "headers": head})
         await send({"type": "http.response.body", "body": data})
 
 

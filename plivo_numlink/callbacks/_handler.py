@@ -140,7 +140,10 @@ class CallbackReceiver:
             url=lambda: self.url_for(request),
             chunks=chunks,
         )
-        return web.Response(status=answer.status, text=answer.text)
+        response = web.Response(status=answer.status, text=answer.text)
+        if answer.close:
+            response.force_close()
+        return response
 
 
 def handler(

@@ -88,6 +88,12 @@ class Answer:
     status: int
     text: str
 
+    @property
+    def close(self) -> bool:
+        """True when the connection must not be reused: the body was refused unread
+        (408, 413), so what the client still sends is not the start of a next request."""
+        return self.status in (408, 413)
+
 
 class ProxyTrust:
     """Which peers' ``X-Forwarded-Proto`` and ``X-Forwarded-Host`` headers are believed.

@@ -36,9 +36,10 @@ async def serving(kind: str, recorder: Recorder, **options: object) -> AsyncIter
             yield base
 
 
-async def drip_and_read_status(base: str, length: int = 100) -> tuple[bytes, bool]:
+async def drip_and_read_status(base: str, length: int = 100) -> tuple[bytes, bool, bytes]:
     """Send headers announcing ``length`` bytes, then drip the body one byte at a time;
-    return the status line read meanwhile, and whether the drip was still going."""
+    return the status line read meanwhile, whether the drip was still going, and the
+    answer's headers."""
     address = urlsplit(base)
     reader, writer = await asyncio.open_connection(address.hostname, address.port)
     writer.write(
@@ -56,7 +57,9 @@ async def drip_and_read_status(base: str, length: int = 100) -> tuple[bytes, boo
     dripping = asyncio.create_task(drip())
     try:
         status = await asyncio.wait_for(reader.readline(), PATIENCE)
-        return status.rstrip(), not dripping.done()
+        going = not dripping.done()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), PATIENCE)
+        return status.rstrip(), going, head.lower()
     finally:
         dripping.cancel()
         with contextlib.suppress(asyncio.CancelledError, ConnectionError):
@@ -71,9 +74,10 @@ async def test_a_body_dripped_slower_than_body_timeout_is_answered_408(
     recorder = Recorder()
     with caplog.at_level(logging.WARNING, logger="plivo_numlink"):
         async with serving(kind, recorder, body_timeout=BODY_TIMEOUT) as base:
-            status, still_dripping = await drip_and_read_status(base)
+            status, still_dripping, head = await drip_and_read_status(base)
     assert status == b"HTTP/1.1 408 Request Timeout"
     assert still_dripping  # answered while the client was still sending
+    assert b"connection: close" in head  # the rest of the drip is no next request
     assert recorder.events == []
     (line,) = [record.getMessage() for record in request_records(caplog)]
     assert line == "status callback refused (408 body read timed out) for POST /cb"
