@@ -1,60 +1,66 @@
-"""Receiving Plivo's status callbacks: signature checks, event parsing, an aiohttp handler.
+"""Receiving Plivo's status callbacks: verify them in any framework, or mount a receiver.
 
 After a link or unlink request that named a callback ``url``, Plivo calls that URL with a
 ``number_linking`` or ``number_unlinking`` event (status ``created``, ``success`` or
-``failed``). Plivo signs each callback; :func:`handler` checks the signature, rejects
-replays, parses the parameters and awaits your coroutine with a :class:`CallbackEvent`::
+``failed``), signed with the account's auth token. This package checks those signatures,
+refuses replays, parses the event and hands you a :class:`CallbackEvent`:
 
-    import os
+- :func:`handler` (aiohttp) and :func:`asgi_app` (FastAPI, Starlette, any ASGI server) are
+  receivers: they answer the request and await your ``on_event(event)``::
 
-    from aiohttp import web
-    from plivo_numlink import callbacks
+      import os
 
-    async def on_event(event: callbacks.CallbackEvent) -> None:
-        if event.status is callbacks.CallbackStatus.FAILED:
-            print(f"{event.kind}: {event.number} failed: {event.reason}")
+      from fastapi import FastAPI
+      from plivo_numlink import callbacks
 
-    app = web.Application()
-    app.router.add_route(
-        "*",  # Plivo calls back with the method given on link/unlink: POST or GET
-        "/plivo/numlink",
-        callbacks.handler(
-            on_event,
-            auth_token=os.environ["PLIVO_AUTH_TOKEN"],
-            # the URL Plivo calls, when a proxy makes it differ from what the app sees
-            public_url="https://example.com/plivo/numlink",
-        ),
-    )
-    web.run_app(app)
+      async def on_event(event: callbacks.CallbackEvent) -> None:
+          if event.status is callbacks.CallbackStatus.FAILED:
+              print(f"{event.kind}: {event.number} failed: {event.reason}")
 
-The handler answers 200 once ``on_event`` returned, 403 for a bad, missing or replayed
-signature, 413 for a body over ``max_body_size``, 400 for a request it cannot read, and 500
-when ``on_event`` raised (Plivo then retries the callback after 60, 120 and 240 seconds, so
-``on_event`` should be idempotent). Each refusal logs one WARNING line on the
+      app = FastAPI()
+      app.mount(
+          "/plivo/numlink",
+          callbacks.asgi_app(
+              on_event,
+              auth_token=os.environ["PLIVO_AUTH_TOKEN"],
+              public_url="https://example.com/plivo/numlink/",  # the URL Plivo calls
+          ),
+      )
+
+- :func:`verify` is the framework-neutral core both are built on: method, URL, headers and
+  raw body in, a :class:`CallbackEvent` out, or :class:`CallbackRejected` with the HTTP
+  ``status`` to answer and a ``reason``.
+- :class:`ReplayGuard` remembers accepted nonces, in memory or shared through Redis.
+
+The receivers answer 200 once ``on_event`` returned, 403 for a bad, missing or replayed
+signature, 413 for a body over ``max_body_size``, 408 for a body not received within
+``body_timeout``, 400 for a request they cannot read, 503 when a shared replay store fails,
+and 500 when ``on_event`` raised (Plivo then retries the callback after 60, 120 and 240
+seconds, so ``on_event`` should be idempotent). Each refusal logs one WARNING line on the
 ``plivo_numlink`` logger.
 
 The signature functions (:func:`signature_v2`, :func:`signature_v3`,
-:func:`canonical_string_v3`, :func:`is_valid_signature`) are pure, so they are tested with
-tables and a fake server can use them to sign its own callbacks. :func:`parse_event` is pure
-too; :func:`request_params` is the only part that reads a request.
-
-The parts live in private modules: ``_signatures`` (computing and checking signatures),
-``_events`` (the event types and :func:`parse_event`), ``_request`` (reading a request's
-parameters) and ``_handler`` (the receiver and its replay window). Import the names from
-here.
+:func:`canonical_string_v3`, :func:`is_valid_signature`) and :func:`parse_event` are pure.
+The parts live in private modules: ``_signatures``, ``_events``, ``_body`` (parameters from
+bytes), ``_rejection``, ``_replay``, ``_verify``, ``_receiver`` (what the receivers share),
+``_handler`` (aiohttp), ``_asgi`` and ``_request``. Import the names from here.
 """
 
 from __future__ import annotations
 
 # ``X as X``: importable from here as from the single module this package was, though
 # not in __all__ (ParamDict, OnEvent, PublicUrl, DEFAULT_MAX_NONCES, logger).
+from ._asgi import CallbackApp, asgi_app
 from ._events import CallbackEvent, CallbackKind, CallbackStatus, parse_event
 from ._events import ParamDict as ParamDict
-from ._handler import DEFAULT_MAX_NONCES as DEFAULT_MAX_NONCES
-from ._handler import DEFAULT_REPLAY_WINDOW, CallbackReceiver, handler
-from ._handler import OnEvent as OnEvent
+from ._handler import CallbackReceiver, handler
 from ._handler import PublicUrl as PublicUrl
-from ._handler import logger as logger
+from ._receiver import DEFAULT_BODY_TIMEOUT, DEFAULT_REPLAY_WINDOW
+from ._receiver import DEFAULT_MAX_NONCES as DEFAULT_MAX_NONCES
+from ._receiver import OnEvent as OnEvent
+from ._receiver import logger as logger
+from ._rejection import CallbackRejected
+from ._replay import ReplayGuard
 from ._request import DEFAULT_MAX_BODY_SIZE, request_params
 from ._signatures import (
     Params,
@@ -63,15 +69,21 @@ from ._signatures import (
     signature_v2,
     signature_v3,
 )
+from ._verify import verify
 
 __all__ = [
+    "DEFAULT_BODY_TIMEOUT",
     "DEFAULT_MAX_BODY_SIZE",
     "DEFAULT_REPLAY_WINDOW",
+    "CallbackApp",
     "CallbackEvent",
     "CallbackKind",
     "CallbackReceiver",
+    "CallbackRejected",
     "CallbackStatus",
     "Params",
+    "ReplayGuard",
+    "asgi_app",
     "canonical_string_v3",
     "handler",
     "is_valid_signature",
@@ -79,4 +91,5 @@ __all__ = [
     "request_params",
     "signature_v2",
     "signature_v3",
+    "verify",
 ]

@@ -85,6 +85,10 @@ class CallbackEvent:
     raw_kind: str | None = None
     #: Every parameter of the callback, including ones this library does not know.
     raw: ParamDict = attrs.field(factory=dict, hash=False)
+    #: The signature nonces :func:`~plivo_numlink.callbacks.verify` accepted it with (what
+    #: ``ReplayGuard.forget(event)`` drops again); empty for an event not from ``verify``.
+    #: Not part of equality: the same callback verified twice is the same event.
+    nonces: tuple[str, ...] = attrs.field(default=(), eq=False, repr=False)
 
     @property
     def failed(self) -> bool:

@@ -14,6 +14,7 @@ from typing import TypeAlias
 from urllib.parse import parse_qs, urlparse, urlunparse
 
 __all__ = [
+    "Headers",
     "Params",
     "canonical_string_v3",
     "is_valid_signature",
@@ -133,13 +134,33 @@ def token_list(auth_token: str | Sequence[str]) -> list[str]:
     return [token for token in tokens if isinstance(token, str) and token]
 
 
-def _lower_headers(headers: Mapping[str, str]) -> dict[str, list[str]]:
+#: Request headers: a mapping (a dict, aiohttp's or Starlette's multi-dicts...) or the
+#: ``(name, value)`` pairs as received (ASGI's raw headers: bytes, read as Latin-1).
+Headers: TypeAlias = "Mapping[str, str] | Iterable[tuple[str | bytes, str | bytes]]"
+
+
+def header_pairs(headers: Headers) -> list[tuple[str, str]]:
+    """Every ``(name in lower case, value)`` of ``headers``; junk entries are dropped."""
     # ``items()`` yields every value of a multi-dict (aiohttp's CIMultiDictProxy), so a
     # repeated header is seen whole; a plain dict works too, in any letter case.
-    found: dict[str, list[str]] = {}
-    for name, value in headers.items():
+    entries: Iterable[object] = headers.items() if isinstance(headers, Mapping) else headers
+    pairs: list[tuple[str, str]] = []
+    for entry in entries:
+        if not isinstance(entry, tuple) or len(entry) != 2:
+            continue
+        name, value = (
+            item.decode("latin-1") if isinstance(item, (bytes, bytearray)) else item
+            for item in entry
+        )
         if isinstance(name, str) and isinstance(value, str):
-            found.setdefault(name.lower(), []).append(value)
+            pairs.append((name.lower(), value))
+    return pairs
+
+
+def _lower_headers(headers: Headers) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for name, value in header_pairs(headers):
+        found.setdefault(name, []).append(value)
     return found
 
 
@@ -164,7 +185,7 @@ def _matches(expected: str, candidates: Sequence[bytes]) -> bool:
 
 
 def valid_nonces(
-    method: str, url: str, params: Params, headers: Mapping[str, str], tokens: Sequence[str]
+    method: str, url: str, params: Params, headers: Headers, tokens: Sequence[str]
 ) -> set[tuple[str, str]]:
     """The ``(version, nonce)`` pairs of the signature versions in ``headers`` that match.
 
@@ -207,7 +228,7 @@ def is_valid_signature(
     method: str,
     url: str,
     params: Params,
-    headers: Mapping[str, str],
+    headers: Headers,
     auth_token: str | Sequence[str],
 ) -> bool:
     """True when the signatures in ``headers`` match under one of the tokens.

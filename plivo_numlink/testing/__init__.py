@@ -25,7 +25,8 @@ What it models:
   happens), ``error_rates`` (5xx and the like), ``latency``, the call itself, then
   ``drop_response_rate`` (the call took effect but the answer is lost).
 - Status callbacks to the ``url`` given on link/unlink, signed like Plivo's (V2 and V3
-  signatures, with the ``Ma`` variants).
+  signatures, with the ``Ma`` variants) by :func:`sign_callback`, which your tests can
+  use to sign requests to your own receiver.
 - Numbers as Plivo writes them, ``14155550103``; the E.164 form its reference documents,
   ``+14155550103``, is accepted too, and stored and answered without the ``+``.
 - Campaigns that already hold linked numbers: ``FakePlivo(prelink=1000)`` (generated
@@ -37,7 +38,7 @@ as long as the requests arrive in the same order.
 
 from __future__ import annotations
 
-from ._callbacks import SentCallback
+from ._callbacks import SentCallback, sign_callback
 from ._demo import DemoPlan, demo_plan
 from ._http import RecordedRequest, basic_auth_header
 from ._server import DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN, FakePlivo, serve
@@ -60,4 +61,5 @@ __all__ = [
     "demo_plan",
     "generated_numbers",
     "serve",
+    "sign_callback",
 ]

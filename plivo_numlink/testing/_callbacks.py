@@ -1,21 +1,67 @@
 """The fake's status callbacks: signed like Plivo's, sent in the background, recorded.
 
-A callback target that is down or broken never breaks the fake: what happened is recorded
-in :class:`SentCallback` instead.
+:func:`sign_callback` is the one signer: the fake signs its callbacks with it, and users'
+tests sign the requests they send to their own receivers. A callback target that is down or
+broken never breaks the fake: what happened is recorded in :class:`SentCallback` instead.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Mapping
+import secrets
+from collections.abc import Mapping, Sequence
 
 import attrs
 from aiohttp import ClientSession, ClientTimeout
 
 from ..callbacks import signature_v2, signature_v3
 
+__all__ = ["CallbackSender", "SentCallback", "sign_callback"]
+
 _CALLBACK_TIMEOUT = ClientTimeout(total=10)
+
+
+def sign_callback(
+    method: str,
+    url: str,
+    params: Mapping[str, str | Sequence[str]],
+    auth_token: str,
+    *,
+    nonce: str | None = None,
+) -> dict[str, str]:
+    """The signature headers Plivo would send with a callback of ``params`` to ``url``.
+
+    ``params`` go in the form body of a POST and in the query of a GET (added to the
+    query ``url`` may already have): send them so, with these headers, and a receiver
+    that checks against ``url`` accepts the request. ``nonce``: the nonce to sign with; by
+    default a fresh random one, as Plivo sends (20 digits). Returns
+    ``X-Plivo-Signature-V3``, ``X-Plivo-Signature-V3-Nonce``, ``X-Plivo-Signature-V2``,
+    ``X-Plivo-Signature-V2-Nonce`` and their ``Ma`` twins (signed with the same token, as
+    for a main account)::
+
+        headers = sign_callback("POST", "https://example.com/plivo/numlink", params, token)
+        await http.post("https://example.com/plivo/numlink", data=params, headers=headers)
+
+    ``method`` is GET or POST (any case); anything else, or an empty ``auth_token`` or
+    ``nonce``, raises ``ValueError``.
+    """
+    if not isinstance(auth_token, str) or not auth_token:
+        raise ValueError("auth_token must be a non-empty string")
+    if nonce is None:
+        nonce = str(secrets.randbelow(9 * 10**19) + 10**19)
+    elif not isinstance(nonce, str) or not nonce:
+        raise ValueError(f"nonce must be a non-empty string, not {nonce!r}")
+    v3 = signature_v3(method, url, params, nonce, auth_token)  # ValueError for the method
+    v2 = signature_v2(url, nonce, auth_token)
+    return {
+        "X-Plivo-Signature-V3": v3,
+        "X-Plivo-Signature-V3-Nonce": nonce,
+        "X-Plivo-Signature-Ma-V3": v3,
+        "X-Plivo-Signature-V2": v2,
+        "X-Plivo-Signature-V2-Nonce": nonce,
+        "X-Plivo-Signature-Ma-V2": v2,
+    }
 
 
 @attrs.frozen
@@ -45,17 +91,9 @@ class CallbackSender:
 
     def headers(self, method: str, url: str, params: Mapping[str, str]) -> dict[str, str]:
         """The signature headers Plivo would put on a callback (a fresh nonce each time)."""
+        # From the fake's seeded generator, so that a run is repeatable under a seed.
         nonce = str(self._ids.randrange(10**19, 10**20))
-        v2 = signature_v2(url, nonce, self.auth_token)
-        v3 = signature_v3(method, url, params, nonce, self.auth_token)
-        return {
-            "X-Plivo-Signature-V2": v2,
-            "X-Plivo-Signature-V2-Nonce": nonce,
-            "X-Plivo-Signature-Ma-V2": v2,
-            "X-Plivo-Signature-V3": v3,
-            "X-Plivo-Signature-V3-Nonce": nonce,
-            "X-Plivo-Signature-Ma-V3": v3,
-        }
+        return sign_callback(method, url, params, self.auth_token, nonce=nonce)
 
     def start(self, url: str, method: str, params: dict[str, str]) -> None:
         """Send a callback in the background (or record why it cannot be sent)."""

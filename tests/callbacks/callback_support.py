@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
@@ -83,3 +85,17 @@ def signed(
     token: str = TOKEN,
 ) -> dict[str, str]:
     return headers_for(method, url, params, nonce, token)
+
+
+#: Part of the one WARNING a receiver built without public_url logs at construction.
+NO_PUBLIC_URL_WARNING = "has no public_url"
+
+
+def request_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    """The plivo_numlink logger's records, but for the construction warning of a receiver
+    built without public_url (the tests look at what handling a request logged)."""
+    return [
+        record
+        for record in caplog.records
+        if record.name == "plivo_numlink" and NO_PUBLIC_URL_WARNING not in record.getMessage()
+    ]

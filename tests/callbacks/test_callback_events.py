@@ -162,13 +162,18 @@ def test_callback_event_is_frozen_and_hashable() -> None:
 
 def test_public_names() -> None:
     assert set(callbacks.__all__) == {
+        "DEFAULT_BODY_TIMEOUT",
         "DEFAULT_MAX_BODY_SIZE",
         "DEFAULT_REPLAY_WINDOW",
+        "CallbackApp",
         "CallbackEvent",
         "CallbackKind",
         "CallbackReceiver",
+        "CallbackRejected",
         "CallbackStatus",
         "Params",
+        "ReplayGuard",
+        "asgi_app",
         "canonical_string_v3",
         "handler",
         "is_valid_signature",
@@ -176,6 +181,7 @@ def test_public_names() -> None:
         "request_params",
         "signature_v2",
         "signature_v3",
+        "verify",
     }
 
 

@@ -11,7 +11,16 @@ import pytest
 
 from plivo_numlink.callbacks import signature_v2, signature_v3
 
-from .callback_support import CALLBACK, NONCE, TOKEN, MakeClient, Recorder, signed, url_of
+from .callback_support import (
+    CALLBACK,
+    NONCE,
+    TOKEN,
+    MakeClient,
+    Recorder,
+    request_records,
+    signed,
+    url_of,
+)
 
 PUBLIC_URL = "https://numlink.example.com/hooks/plivo"
 WRONG_PUBLIC_URL = "https://numlink.example.com/hooks/plivo-old"
@@ -24,7 +33,7 @@ def logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]
 
 
 def warning_of(caplog: pytest.LogCaptureFixture) -> str:
-    (record,) = [record for record in caplog.records if record.name == "plivo_numlink"]
+    (record,) = request_records(caplog)
     assert record.levelno == logging.WARNING
     return record.getMessage()
 

@@ -14,9 +14,17 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from plivo_numlink.callbacks import _request, handler
+from plivo_numlink.callbacks import _body, handler
 
-from .callback_support import CALLBACK, TOKEN, MakeClient, Recorder, signed, url_of
+from .callback_support import (
+    CALLBACK,
+    TOKEN,
+    MakeClient,
+    Recorder,
+    request_records,
+    signed,
+    url_of,
+)
 
 JSON = {"Content-Type": "application/json"}
 
@@ -29,7 +37,7 @@ def logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]
 
 def one_clean_line(caplog: pytest.LogCaptureFixture) -> str:
     """The one record of the plivo_numlink logger; no traceback or error anywhere."""
-    ours = [record for record in caplog.records if record.name == "plivo_numlink"]
+    ours = request_records(caplog)
     assert len(ours) == 1, [record.getMessage() for record in ours]
     noisy = [r for r in caplog.records if r.exc_info or r.exc_text or r.levelno >= logging.ERROR]
     assert noisy == []
@@ -177,7 +185,7 @@ async def test_control_characters_of_a_decoded_body_are_escaped_in_the_500_log_l
     body = {**CALLBACK, "number": "1212" + FORGED}
     response = await client.post("/cb", data=body, headers=signed("POST", url_of(client), body))
     assert response.status == 500
-    (failure,) = [record for record in logs.records if record.name == "plivo_numlink"]
+    (failure,) = request_records(logs)
     assert failure.exc_info  # the on_event bug keeps its traceback
     assert_escaped(failure.getMessage())
 
@@ -234,7 +242,7 @@ async def test_a_json_value_too_deep_to_write_back_as_text_gets_a_400(
 
     body = json.dumps({"meta": {"a": [[[]]]}}).encode()
     client = await make_client()
-    monkeypatch.setattr(_request.json, "dumps", too_deep)
+    monkeypatch.setattr(_body.json, "dumps", too_deep)
     response = await client.post("/cb", data=body, headers=JSON)
     assert response.status == 400
     assert await response.text() == "JSON body is nested too deeply"

@@ -198,3 +198,29 @@ async def test_a_replay_forgets_what_it_recorded_and_a_failed_forget_is_logged(
         status, _ = await post(client, "fresh")
     assert status == 500
     assert "could not forget a callback nonce" in caplog.text
+
+
+async def test_replay_guards_on_one_redis_refuse_each_others_nonces(redis_url: str) -> None:
+    from plivo_numlink.callbacks import ReplayGuard
+
+    async with ReplayGuard(redis_url, window=300) as one, ReplayGuard(redis_url) as two:
+        assert one.shared
+        assert "redis://127.0.0.1" in repr(one)
+        assert await one.remember(["v3:n1"]) is True
+        assert await two.remember(["v3:n1"]) is False
+        await two.forget(["v3:n1"])
+        assert await one.remember(["v3:n1"]) is True
+
+
+async def test_a_guard_and_an_old_style_receiver_share_the_same_nonces(
+    redis_url: str, clients: Any
+) -> None:
+    from plivo_numlink.callbacks import ReplayGuard
+
+    events = Events()
+    client = await clients(
+        handler(events, auth_token=TOKEN, public_url=PUBLIC_URL, replay_store=redis_url)
+    )
+    assert await post(client, "nonce-5") == (200, "OK")
+    async with ReplayGuard(redis_url) as guard:
+        assert await guard.remember(["v3:nonce-5"]) is False
