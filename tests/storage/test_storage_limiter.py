@@ -226,6 +226,24 @@ async def test_an_isolated_throttle_among_successes_does_not_slow_anyone(
     assert pacer.rate == 10.0
 
 
+async def test_429s_reaching_the_threshold_share_slow_the_account_down(
+    make_limiter: Callable[..., RedisRateLimiter],
+) -> None:
+    # The boundary: exactly ``threshold`` of the last ``window`` answers is real throttling.
+    pacer = make_limiter(10.0)
+    for _ in range(95):
+        pacer.on_success()
+    for _ in range(4):
+        pacer.on_throttle()
+    await pacer.flush()
+    assert pacer.storage_calls == 0  # 4 of 99: nothing to tell the account
+    pacer.on_throttle()
+    assert pacer.throttle_share == pacer.threshold  # 5 of the last 100
+    await pacer.flush()
+    assert pacer.storage_calls == 1
+    assert pacer.shared_rate == pytest.approx(7.0)
+
+
 async def test_the_throttle_share_is_measured_over_the_last_window_answers(
     make_limiter: Callable[..., RedisRateLimiter],
 ) -> None:
