@@ -205,6 +205,11 @@ class AdaptiveRateLimiter:
         return self._recent_throttles / len(self._recent) if self._recent else 0.0
 
     @property
+    def recent_throttles(self) -> int:
+        """How many of the last ``window`` answers were 429s."""
+        return self._recent_throttles
+
+    @property
     def throttling(self) -> bool:
         """Is throttling real: 429s are ``threshold`` or more of the last ``window`` answers?
 

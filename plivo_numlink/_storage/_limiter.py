@@ -25,9 +25,11 @@ a session told 1/s beside one told 100/s takes one slot of the schedule a second
 second of it, and never lowers the others' pace.
 
 The shared slow-down is the local limiter's first step applied to the whole account: when
-one session's throttling is real, the account's pace is cut to ``decrease`` of it at most
-once per cool-down (so three processes throttled at once cut once, not three times), then
-grows back by ``recovery`` of the budget per second of success. Meanwhile each session's
+one session saw ``threshold`` of a full window of answers throttled (a count: one 429
+among a slow session's few answers is a large share but no evidence), the account's pace
+is cut to ``decrease`` of it at most once per cool-down (so three processes throttled at
+once cut once, not three times), then grows back by ``recovery`` of the budget per second
+of success. Meanwhile each session's
 local cap measures what the server accepts from it and probes upward with care, so the sum
 of the sessions settles under the account's limit. Times are the Redis server's clock
 (``TIME``), so machines whose clocks differ still share one schedule; tests inject a clock
@@ -110,6 +112,10 @@ local epoch = tonumber(s[8]) or 0
 -- The account's budget: the highest rate a session still booking was told. A slower
 -- session never lowers it; it takes over only a budget nobody has booked under lately.
 if max_rate >= budget or now - budget_at > budget_ttl then
+  if max_rate > budget and tat > now then
+    -- The slots still ahead were booked at the lower budget: they take less time now.
+    tat = now + (tat - now) * budget / max_rate
+  end
   budget = max_rate
   budget_at = now
 end
@@ -204,6 +210,11 @@ class RedisRateLimiter:
     threshold = AdaptiveRateLimiter.threshold
     #: Seconds the account's budget stays the highest rate told after its last booking.
     budget_ttl = 5.0
+    #: 429s among this session's last ``window`` answers that slow the whole account down:
+    #: ``threshold`` of a full window. As a share alone, one 429 among the few answers of a
+    #: slow session (1 of 10 is 10%) would cut every session's pace; the session's own pace
+    #: still follows the share (its local cap holds back).
+    min_throttles = round(AdaptiveRateLimiter.threshold * AdaptiveRateLimiter.window)
 
     def __init__(
         self,
@@ -326,11 +337,12 @@ class RedisRateLimiter:
             await self._call(book=False)
 
     def on_throttle(self, retry_after: float | None = None) -> None:
-        """The server answered 429: the session's own pace adapts (see the local cap); when
-        throttling is real, every limiter of the account slows down too, and pauses for
-        ``retry_after`` (sent with this limiter's next call to the storage)."""
+        """The server answered 429: the session's own pace adapts (see the local cap); from
+        ``min_throttles`` 429s among its last ``window`` answers, every limiter of the
+        account slows down too, and pauses for ``retry_after`` (sent with this limiter's
+        next call to the storage)."""
         self.local.on_throttle(retry_after)
-        if not self.local.throttling:
+        if self.local.recent_throttles < self.min_throttles:
             return
         self._pending_slow = True
         if retry_after is not None and retry_after > 0:

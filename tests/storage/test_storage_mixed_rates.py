@@ -142,6 +142,8 @@ async def test_a_slow_session_that_came_first_does_not_hold_a_fast_one_back(
         await slow.reserve()  # the account's state now knows only the slow session
     fast = make_limiter(100.0)
     starts = [clock.now + await fast.reserve() for _ in range(5)]
+    # The schedule the slow session booked ahead (3 s of it at 1/s) takes 3 slots at 100/s.
+    assert starts[0] == pytest.approx(clock.now + 0.03)
     gaps = [b - a for a, b in itertools.pairwise(starts)]
     assert gaps == pytest.approx([0.01] * 4)
     assert fast.shared_rate == 100.0
@@ -176,7 +178,8 @@ async def test_a_slow_down_is_kept_when_a_faster_session_raises_the_budget(
     make_limiter: Callable[..., RedisRateLimiter], clock: VirtualTime
 ) -> None:
     slow = make_limiter(10.0)
-    slow.on_throttle()
+    for _ in range(slow.min_throttles):
+        slow.on_throttle()
     await slow.reserve()
     assert slow.shared_rate == pytest.approx(7.0)  # 0.7 of the budget
     fast = make_limiter(100.0)
@@ -230,5 +233,6 @@ async def test_sessions_told_100_and_1_each_keep_their_own_rate_over_the_wire(
     # The fast one kept far more than the slow one's pace: ~97/s for >= 2 s is ~190
     # requests; one slowed to the slow session's pace would have sent ~3.
     assert len(fast_sent) >= 30
-    # Together, never more than the account's rate (the fake answers 429 past it).
-    assert fake.count_by_status.get(429, 0) <= 2
+    # Together, not over the account's rate (the fake answers 429 past it; a rare one is
+    # arrival jitter on a loaded machine).
+    assert fake.count_by_status.get(429, 0) <= 0.05 * len(posts)
