@@ -228,8 +228,9 @@ async def test_sessions_told_100_and_1_each_keep_their_own_rate_over_the_wire(
     slow_sent = [r for r in posts if r.body["numbers"][0][-10:] in slow_numbers]
     fast_sent = [r for r in posts if r.body["numbers"][0][-10:] not in slow_numbers]
     assert len(slow_sent) == 3
-    # The slow one stays at its own rate (pacing only ever delays a start).
-    assert min(b.time - a.time for a, b in itertools.pairwise(slow_sent)) >= 0.8
+    # The slow one stays at its own rate: ~1 s apart (0.5 s leaves room for one request
+    # delayed on its way by a busy machine and the next one not).
+    assert min(b.time - a.time for a, b in itertools.pairwise(slow_sent)) >= 0.5
     # The fast one kept far more than the slow one's pace: ~97/s for >= 2 s is ~190
     # requests; one slowed to the slow session's pace would have sent ~3.
     assert len(fast_sent) >= 30
