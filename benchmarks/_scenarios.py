@@ -20,7 +20,7 @@ from typing import Any
 
 import attrs
 
-from . import _clients, _resume, _shared
+from . import _clients, _mixed, _resume, _shared
 from ._clients import Run
 from ._common import CALLBACK_URL, ROOT, FakeServer, count_429, median, numbers
 
@@ -498,5 +498,6 @@ SCENARIOS: dict[str, Callable[[Config], list[Row]]] = {
     "peer": peer,
     "memory": memory,
     "shared": _shared.shared,
+    "mixed": _mixed.mixed,
     "resume": _resume.resume,
 }

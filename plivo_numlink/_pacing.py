@@ -52,9 +52,9 @@ class AdaptiveRateLimiter:
     #: Multiplier applied to the pace when throttling starts, and again to the probes' pace
     #: on each 429 of a probe while held back.
     decrease = 0.7
-    #: Fraction of the configured rate regained per second after a cut, for limiters that
-    #: keep the additive rule (the shared, Redis-backed one reads it from here); this one
-    #: measures the server's allowance instead and does not use it.
+    #: Fraction of the configured rate regained per second after a cut of the shared
+    #: (Redis-backed) schedule, which reads it from here; this limiter measures the
+    #: server's allowance instead and does not use it.
     recovery = 0.05
     #: How many recent answers the throttle share is measured over.
     window = 100
@@ -204,6 +204,19 @@ class AdaptiveRateLimiter:
         """The share of 429 answers among the last ``window`` answers."""
         return self._recent_throttles / len(self._recent) if self._recent else 0.0
 
+    @property
+    def recent_throttles(self) -> int:
+        """How many of the last ``window`` answers were 429s."""
+        return self._recent_throttles
+
+    @property
+    def throttling(self) -> bool:
+        """Is throttling real: 429s are ``threshold`` or more of the last ``window`` answers?
+
+        The one rule every limiter slows down by (the shared one asks its local cap).
+        """
+        return self.throttle_share >= self.threshold
+
     def _count_accepted(self, now: float) -> None:
         index = math.floor(now / self._bucket)
         buckets = self._accepted
@@ -295,7 +308,7 @@ class AdaptiveRateLimiter:
                 self.rate = max(self.min_rate, min(self.max_rate, lower * self.margin))
                 self._cooldown_until = now + max(1.0, 2.0 / self.rate)
                 self._repace(now)
-        if self.throttle_share < self.threshold:
+        if not self.throttling:
             return
         slowed = self._pause(now, retry_after)
         # Requests in flight when the rate was last set were sent at the old pace and may

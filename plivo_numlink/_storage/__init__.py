@@ -6,8 +6,9 @@ traffic), and Plivo's limit belongs to the account. Named by a storage URI
 
 - the account's pacing state, which every :class:`RedisRateLimiter` with the same auth id
   books its request starts from (a GCRA in one Lua script: one round trip per start), so
-  that all of them together start at most ``rate_limit`` requests per second, evenly
-  spaced, and a slow-down or a Retry-After pause seen by one applies to all;
+  that all of them together start at most ``rate_limit`` requests per second (the highest
+  one told, when sessions are told different rates; each session also keeps to its own),
+  evenly spaced, and a slow-down or a Retry-After pause seen by one applies to all;
 - callback nonces (:class:`RedisNonceStore`, one ``SET NX PX`` each), so that a nonce
   accepted by one web process is refused by every other.
 

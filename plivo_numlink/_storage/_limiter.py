@@ -1,20 +1,39 @@
 """A rate limiter whose budget is shared through Redis: one GCRA, one round trip per start.
 
-State for one account lives in one Redis hash (``plivo_numlink:rate:<digest of auth_id>``):
-the theoretical arrival time of the next free start slot (``tat``), the current shared rate,
-a Retry-After pause, the slow-down cool-down and an epoch counter. One Lua script books a
-slot and, in the same round trip, applies what this process learned since its last call (a
-slow-down after 429s, a Retry-After pause). Every limiter of the account, in any process,
-books from that one schedule, so starts are spaced ``1 / rate`` apart across all of them,
-exactly as :class:`~plivo_numlink._pacing.AdaptiveRateLimiter` spaces them in one process
-(a bucket holding one token: no bursts).
+Each :class:`RedisRateLimiter` paces its session twice:
 
-The adaptive rules are the local pacer's, applied to the shared rate: a cut of
-``decrease`` at most once per cool-down (so three processes throttled at once cut once, not
-three times), then growth of ``recovery`` of the configured rate per second of success.
-Whether 429s are a real share of answers is judged by each limiter over its own recent
-answers, as locally. Times are the Redis server's clock (``TIME``), so machines whose
-clocks differ still share one schedule; tests inject a clock instead.
+- **locally**, to the session's own ``rate_limit``, with an
+  :class:`~plivo_numlink._pacing.AdaptiveRateLimiter` (the local cap). It is the one place
+  where the session's answers are counted: whether 429s are a real share of them, and the
+  measuring rule (hold back, resume just under the accepted rate, probe upward cautiously);
+- **across the account**, from one shared schedule in Redis, which spaces the starts of
+  every session of the account (in any process) ``1 / rate`` apart: a bucket holding one
+  token, no bursts.
+
+State for one account lives in one Redis hash (``plivo_numlink:rate:<digest of auth_id>``):
+the theoretical arrival time of the next free start slot (``tat``), the account's budget,
+the shared slow-down (a share of the budget), a Retry-After pause, the slow-down cool-down
+and an epoch counter. One Lua script books a slot and, in the same round trip, applies what
+this process learned since its last call (a slow-down after real throttling, a Retry-After
+pause, a success).
+
+Sessions may be told different rates. The account's budget is the highest rate told by a
+session that booked within the last ``budget_ttl`` seconds (so a budget whose sessions are
+gone gives way to the ones still running); every booking costs ``1 / budget`` of the shared
+schedule, whatever the caller's own rate, and each session keeps to its own rate locally. So
+a session told 1/s beside one told 100/s takes one slot of the schedule a second, not a
+second of it, and never lowers the others' pace.
+
+The shared slow-down is the local limiter's first step applied to the whole account: when
+one session saw ``threshold`` of a full window of answers throttled (a count: one 429
+among a slow session's few answers is a large share but no evidence), the account's pace
+is cut to ``decrease`` of it at most once per cool-down (so three processes throttled at
+once cut once, not three times), then grows back by ``recovery`` of the budget per second
+of success. Meanwhile each session's
+local cap measures what the server accepts from it and probes upward with care, so the sum
+of the sessions settles under the account's limit. Times are the Redis server's clock
+(``TIME``), so machines whose clocks differ still share one schedule; tests inject a clock
+instead.
 
 A throttle is reported with this process's next booking, which comes at once in a busy
 session (the 429 freed a concurrency slot); :meth:`RedisRateLimiter.flush` sends it alone.
@@ -25,7 +44,7 @@ process (the epoch went up) and book again, as local waiters do.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol, runtime_checkable
 
@@ -51,11 +70,15 @@ Sleep = Callable[[float], Awaitable[None]]
 #: rate has regrown and any pause has passed, so an hour only keeps it tidy.
 _STATE_TTL_MS = 3_600_000
 
-# KEYS[1]: the account's hash. ARGV: now ("" = the server's clock), max_rate, min_rate,
-# slow (1: this limiter's 429 share crossed the threshold), pause (seconds, 0: none),
+# KEYS[1]: the account's hash. ARGV: now ("" = the server's clock), max_rate (the caller's
+# own rate), min_rate, slow (1: this limiter's throttling is real), pause (seconds, 0: none),
 # book (1: book a start slot, 0: report only), grew (1: a success since the last call),
-# decrease, recovery, ttl_ms. Returns {delay, rate, epoch} (floats as strings: a Lua
-# number returned to Redis is truncated to an integer).
+# decrease, recovery, ttl_ms, budget_ttl (seconds). Returns {delay, rate, epoch} (floats as
+# strings: a Lua number returned to Redis is truncated to an integer).
+#
+# The shared pace is ``share * budget``: a slow-down is kept as a share of the budget, so a
+# budget raised by a faster session carries the slow-down over instead of starting from a
+# slower session's rate.
 _GCRA_LUA = """
 local key = KEYS[1]
 local now = tonumber(ARGV[1])
@@ -73,18 +96,33 @@ local grew = ARGV[7] == '1'
 local decrease = tonumber(ARGV[8])
 local recovery = tonumber(ARGV[9])
 local ttl = tonumber(ARGV[10])
+local budget_ttl = tonumber(ARGV[11])
 
-local s = redis.call('HMGET', key, 'tat', 'rate', 'pause', 'cool', 'grow', 'epoch')
+local s = redis.call('HMGET', key, 'tat', 'share', 'budget', 'budget_at', 'pause', 'cool',
+  'grow', 'epoch')
 local tat = tonumber(s[1]) or 0
-local rate = tonumber(s[2]) or max_rate
-local paused = tonumber(s[3]) or 0
-local cool = tonumber(s[4]) or 0
-local grow = tonumber(s[5]) or now
-local epoch = tonumber(s[6]) or 0
-if rate > max_rate then rate = max_rate end
+local share = tonumber(s[2]) or 1
+local budget = tonumber(s[3]) or 0
+local budget_at = tonumber(s[4]) or 0
+local paused = tonumber(s[5]) or 0
+local cool = tonumber(s[6]) or 0
+local grow = tonumber(s[7]) or now
+local epoch = tonumber(s[8]) or 0
 
-if grew and rate < max_rate and now >= cool then
-  rate = math.min(max_rate, rate + max_rate * recovery * math.max(0, now - grow))
+-- The account's budget: the highest rate a session still booking was told. A slower
+-- session never lowers it; it takes over only a budget nobody has booked under lately.
+if max_rate >= budget or now - budget_at > budget_ttl then
+  if max_rate > budget and tat > now then
+    -- The slots still ahead were booked at the lower budget: they take less time now.
+    tat = now + (tat - now) * budget / max_rate
+  end
+  budget = max_rate
+  budget_at = now
+end
+if share > 1 then share = 1 end
+
+if grew and share < 1 and now >= cool then
+  share = math.min(1, share + recovery * math.max(0, now - grow))
   grow = now
 end
 local slowed = false
@@ -93,11 +131,12 @@ if pause > 0 and now + pause > paused then
   slowed = true
 end
 if slow and now >= cool then
-  rate = math.max(min_rate, rate * decrease)
-  cool = now + math.max(1.0, 2.0 / rate)
+  share = math.max(min_rate / budget, share * decrease)
+  cool = now + math.max(1.0, 2.0 / (share * budget))
   grow = now
   slowed = true
 end
+local rate = share * budget
 if slowed then
   epoch = epoch + 1
   tat = now + 1.0 / rate
@@ -109,7 +148,8 @@ if book then
   delay = start - now
 end
 local f = '%.17g'
-redis.call('HSET', key, 'tat', string.format(f, tat), 'rate', string.format(f, rate),
+redis.call('HSET', key, 'tat', string.format(f, tat), 'share', string.format(f, share),
+  'budget', string.format(f, budget), 'budget_at', string.format(f, budget_at),
   'pause', string.format(f, paused), 'cool', string.format(f, cool),
   'grow', string.format(f, grow), 'epoch', epoch)
 redis.call('PEXPIRE', key, ttl)
@@ -123,8 +163,15 @@ class RateLimiter(Protocol):
 
     max_rate: float
     min_rate: float
-    rate: float
-    throttles: int
+
+    @property
+    def rate(self) -> float: ...
+
+    @property
+    def ceiling(self) -> float | None: ...
+
+    @property
+    def throttles(self) -> int: ...
 
     @property
     def throttle_share(self) -> float: ...
@@ -142,22 +189,32 @@ def account_key(auth_id: str) -> str:
 
 
 class RedisRateLimiter:
-    """Spaces request starts to at most ``rate`` per second across every process sharing
-    ``storage`` for ``auth_id``, adapting to 429 answers seen by any of them.
+    """Spaces request starts to at most ``rate`` per second for this session, and to the
+    account's budget across every session sharing ``storage`` for ``auth_id``, adapting to
+    429 answers seen by any of them.
 
     The interface is :class:`~plivo_numlink._pacing.AdaptiveRateLimiter`'s, except that
-    :meth:`reserve` is a coroutine (booking is a Redis round trip). ``acquire()`` raises
-    :class:`StorageError` when the storage fails or does not answer within its timeout:
-    shared pacing fails closed (see the package's docstring).
+    :meth:`reserve` is a coroutine (booking is a Redis round trip) and books from the shared
+    schedule only. ``acquire()`` waits for the local cap (:attr:`local`), then books;
+    it raises :class:`StorageError` when the storage fails or does not answer within its
+    timeout: shared pacing fails closed (see the package's docstring).
 
-    ``clock`` replaces the Redis server's clock (tests pass a fake one; every limiter on
-    one storage must then use the same clock); ``sleep`` replaces ``asyncio.sleep``.
+    ``clock`` replaces the Redis server's clock and the local cap's ``time.monotonic``
+    (tests pass a fake one; every limiter on one storage must then use the same clock);
+    ``sleep`` replaces ``asyncio.sleep``.
     """
 
     decrease = AdaptiveRateLimiter.decrease
     recovery = AdaptiveRateLimiter.recovery
     window = AdaptiveRateLimiter.window
     threshold = AdaptiveRateLimiter.threshold
+    #: Seconds the account's budget stays the highest rate told after its last booking.
+    budget_ttl = 5.0
+    #: 429s among this session's last ``window`` answers that slow the whole account down:
+    #: ``threshold`` of a full window. As a share alone, one 429 among the few answers of a
+    #: slow session (1 of 10 is 10%) would cut every session's pace; the session's own pace
+    #: still follows the share (its local cap holds back).
+    min_throttles = round(AdaptiveRateLimiter.threshold * AdaptiveRateLimiter.window)
 
     def __init__(
         self,
@@ -169,21 +226,23 @@ class RedisRateLimiter:
         clock: Callable[[], float] | None = None,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
-        if not rate > 0:
-            raise ValueError(f"rate must be > 0, not {rate!r}")
-        self.max_rate = float(rate)
-        self.min_rate = float(min_rate) if min_rate is not None else min(1.0, self.max_rate)
-        #: The shared rate as of this limiter's last answer from the storage.
-        self.rate = self.max_rate
-        self.throttles = 0
+        #: The session's own pace (its rate, its answers): the local cap.
+        self.local = AdaptiveRateLimiter(
+            rate,
+            min_rate=min_rate,
+            clock=time.monotonic if clock is None else clock,
+            sleep=sleep,
+        )
+        self.max_rate = self.local.max_rate
+        self.min_rate = self.local.min_rate
+        #: The account's shared pace as of this limiter's last answer from the storage.
+        self.shared_rate = self.max_rate
         #: Round trips to the storage (bookings and reports).
         self.storage_calls = 0
         self._storage = storage
         self._key = account_key(auth_id)
         self._clock = clock
         self._sleep = sleep
-        self._recent: deque[bool] = deque(maxlen=self.window)
-        self._recent_throttles = 0
         # What to tell the storage with the next call.
         self._pending_slow = False
         self._pending_pause = 0.0
@@ -196,6 +255,26 @@ class RedisRateLimiter:
             f"RedisRateLimiter(rate={self.rate:.2f}/s, max_rate={self.max_rate:.2f}/s, "
             f"storage={self._storage.config.url!r})"
         )
+
+    @property
+    def rate(self) -> float:
+        """The pace this session starts at now: its own, or the account's if lower."""
+        return min(self.local.rate, self.shared_rate)
+
+    @property
+    def ceiling(self) -> float | None:
+        """The server's allowance for this session as last measured (None until throttled)."""
+        return self.local.ceiling
+
+    @property
+    def throttles(self) -> int:
+        """429 answers this session has seen."""
+        return self.local.throttles
+
+    @property
+    def throttle_share(self) -> float:
+        """The share of 429 answers among this session's last ``window`` answers."""
+        return self.local.throttle_share
 
     async def _call(self, *, book: bool) -> tuple[float, int]:
         slow, pause, grew = self._pending_slow, self._pending_pause, self._pending_growth
@@ -211,6 +290,7 @@ class RedisRateLimiter:
             repr(self.decrease),
             repr(self.recovery),
             str(_STATE_TTL_MS),
+            repr(self.budget_ttl),
         ]
         # Taken now: what arrives during the call goes with the next one.
         self._pending_slow, self._pending_pause, self._pending_growth = False, 0.0, False
@@ -226,7 +306,7 @@ class RedisRateLimiter:
             delay, rate, epoch = float(reply[0]), float(reply[1]), int(reply[2])
         except (TypeError, ValueError, IndexError) as exc:
             raise StorageError(f"the storage answered the pacing script with {reply!r}") from exc
-        self.rate = rate
+        self.shared_rate = rate
         self._epoch = max(self._epoch, epoch)
         return max(0.0, delay), epoch
 
@@ -236,11 +316,13 @@ class RedisRateLimiter:
         return delay
 
     async def acquire(self) -> None:
-        """Wait until this request may start (one round trip to the storage).
+        """Wait until this request may start: first the session's own pace (no round trip),
+        then the account's (one round trip to the storage).
 
         A slot booked before any limiter of the account slowed down is booked again, as the
         local pacer does, once this process has heard of the slow-down.
         """
+        await self.local.acquire()
         while True:
             delay, epoch = await self._call(book=True)
             if delay <= 0:
@@ -254,31 +336,19 @@ class RedisRateLimiter:
         if self._pending_slow or self._pending_pause > 0:
             await self._call(book=False)
 
-    def _record(self, throttled: bool) -> None:
-        recent = self._recent
-        if len(recent) == recent.maxlen and recent[0]:
-            self._recent_throttles -= 1
-        recent.append(throttled)
-        if throttled:
-            self._recent_throttles += 1
-
-    @property
-    def throttle_share(self) -> float:
-        """The share of 429 answers among this limiter's last ``window`` answers."""
-        return self._recent_throttles / len(self._recent) if self._recent else 0.0
-
     def on_throttle(self, retry_after: float | None = None) -> None:
-        """The server answered 429: slow every limiter of the account down, and pause them
-        all for ``retry_after`` (sent with this limiter's next call to the storage)."""
-        self.throttles += 1
-        self._record(True)
-        if self.throttle_share < self.threshold:
+        """The server answered 429: the session's own pace adapts (see the local cap); from
+        ``min_throttles`` 429s among its last ``window`` answers, every limiter of the
+        account slows down too, and pauses for ``retry_after`` (sent with this limiter's
+        next call to the storage)."""
+        self.local.on_throttle(retry_after)
+        if self.local.recent_throttles < self.min_throttles:
             return
         self._pending_slow = True
         if retry_after is not None and retry_after > 0:
             self._pending_pause = max(self._pending_pause, float(retry_after))
 
     def on_success(self) -> None:
-        """A request went through unthrottled: the shared rate may grow back."""
-        self._record(False)
+        """A request went through unthrottled: measured locally; the shared pace may grow."""
+        self.local.on_success()
         self._pending_growth = True

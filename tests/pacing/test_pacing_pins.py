@@ -83,3 +83,52 @@ def test_a_zero_retry_after_does_not_let_a_burst_through() -> None:
     assert limiter.rate == pytest.approx(70.0)
     delays = [limiter.reserve() for _ in range(4)]
     assert delays == pytest.approx([1 / 70, 2 / 70, 3 / 70, 4 / 70])
+
+
+# -- issue 18 ---------------------------------------------------------------------------------
+
+
+def _resumed_then_lowered(clock: Clock) -> AdaptiveRateLimiter:
+    """A limiter that measured 200/s, resumed, probed, and then lowered its ceiling after
+    429s at the resumed rate (as ``test_a_429_at_the_resumed_rate_lowers_the_ceiling``)."""
+    pacer = AdaptiveRateLimiter(1000, clock=clock)
+    for _ in range(200):
+        clock.now += 1 / 200
+        pacer.on_success()
+    for _ in range(6):
+        pacer.on_throttle()
+    clock.now += 1 / 200
+    pacer.on_success()
+    ceiling = pacer.ceiling
+    assert ceiling is not None
+    assert not pacer.blocked
+    clock.now += pacer.probe_after + 1.0
+    pacer.on_success()
+    pacer.on_throttle()  # a probe met the limit
+    for _ in range(225):
+        clock.now += 1 / 150
+        pacer.on_success()
+    for _ in range(3):
+        pacer.on_throttle()
+    assert pacer.ceiling is not None
+    assert pacer.ceiling < ceiling
+    assert 2.0 / pacer.rate < 0.05  # the cool-down's other term is far below 1 s
+    return pacer
+
+
+def test_after_lowering_the_ceiling_the_limiter_cools_down_for_at_least_one_second() -> None:
+    # Mutant: the cool-down after lowering the ceiling is only 2 / rate (~13 ms here), so
+    # the 429s of requests already in flight lower it again and start a hold.
+    clock = Clock()
+    pacer = _resumed_then_lowered(clock)
+    ceiling, rate = pacer.ceiling, pacer.rate
+    clock.now += 0.5
+    pacer.on_throttle()
+    pacer.on_throttle()  # 5 of the last 100: throttling is real, but within the cool-down
+    assert pacer.throttling
+    assert (pacer.ceiling, pacer.rate, pacer.blocked) == (ceiling, rate, False)
+    clock.now += 0.51  # past the second: the ceiling comes down to what was accepted
+    pacer.on_throttle()
+    assert pacer.ceiling is not None
+    assert ceiling is not None
+    assert pacer.ceiling < ceiling

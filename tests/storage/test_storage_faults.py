@@ -113,14 +113,19 @@ async def test_a_throttle_report_lost_with_the_storage_is_sent_with_the_next_cal
 ) -> None:
     # A report that could not be delivered is kept, not dropped.
     dead = storage_for(f"redis://127.0.0.1:{silent_server}/0", timeout=0.2)
-    limiter = RedisRateLimiter(dead, AUTH_ID, 10.0, clock=lambda: 100.0)
-    limiter.on_throttle(retry_after=2.0)
+
+    async def no_sleep(seconds: float) -> None:
+        return None
+
+    limiter = RedisRateLimiter(dead, AUTH_ID, 10.0, clock=lambda: 100.0, sleep=no_sleep)
+    for _ in range(limiter.min_throttles):  # enough to slow the account down
+        limiter.on_throttle(retry_after=2.0)
     with pytest.raises(StorageError):
         await asyncio.wait_for(limiter.acquire(), HANG_GUARD)
     await dead.aclose()
     limiter._storage = live = storage_for(redis_url)
     assert await limiter.reserve() == pytest.approx(2.0)
-    assert limiter.rate == pytest.approx(7.0)
+    assert limiter.shared_rate == pytest.approx(7.0)
     await live.aclose()
 
 

@@ -76,6 +76,12 @@ async def redis_client(redis_url: str) -> AsyncIterator[redis.asyncio.Redis]:
     await client.aclose()
 
 
+def throttle(limiter: RedisRateLimiter, retry_after: float | None = None) -> None:
+    """Throttling that slows the account: ``min_throttles`` 429s, all of recent answers."""
+    for _ in range(limiter.min_throttles):
+        limiter.on_throttle(retry_after)
+
+
 async def book(limiter: RedisRateLimiter, clock: FakeClock) -> float:
     """Book a slot; return its start time on the shared clock."""
     return clock.now + await limiter.reserve()
@@ -181,12 +187,12 @@ async def test_a_throttle_seen_by_one_slows_the_other(
 ) -> None:
     seen, other = make_limiter(10.0), make_limiter(10.0)
     await seen.reserve()
-    seen.on_throttle()
+    throttle(seen)
     await seen.reserve()  # the report goes with the next booking
-    assert seen.rate == pytest.approx(7.0)
+    assert seen.shared_rate == pytest.approx(7.0)
     clock.now += 5
     start = await book(other, clock)
-    assert other.rate == pytest.approx(7.0)
+    assert other.shared_rate == other.rate == pytest.approx(7.0)
     assert await book(other, clock) - start == pytest.approx(1 / 7.0)
 
 
@@ -194,18 +200,18 @@ async def test_throttles_at_once_in_two_processes_cut_the_rate_once(
     make_limiter: Callable[..., RedisRateLimiter],
 ) -> None:
     first, second = make_limiter(10.0), make_limiter(10.0)
-    first.on_throttle()
-    second.on_throttle()
+    throttle(first)
+    throttle(second)
     await first.reserve()
     await second.reserve()
-    assert first.rate == second.rate == pytest.approx(7.0)  # not 4.9: one cool-down
+    assert first.shared_rate == second.shared_rate == pytest.approx(7.0)  # not 4.9: one cut
 
 
 async def test_a_retry_after_pause_seen_by_one_holds_the_other(
     make_limiter: Callable[..., RedisRateLimiter], clock: FakeClock
 ) -> None:
     seen, other = make_limiter(10.0), make_limiter(10.0)
-    seen.on_throttle(retry_after=3.0)
+    throttle(seen, retry_after=3.0)
     await seen.flush()  # the report alone, without booking
     assert await other.reserve() == pytest.approx(3.0)
     assert await seen.reserve() == pytest.approx(3.0 + 1 / 7.0)
@@ -226,6 +232,42 @@ async def test_an_isolated_throttle_among_successes_does_not_slow_anyone(
     assert pacer.rate == 10.0
 
 
+async def test_one_429_among_a_slow_sessions_few_answers_does_not_slow_anyone(
+    make_limiter: Callable[..., RedisRateLimiter],
+) -> None:
+    # 1 of 10 answers is a real share for the session itself (it holds back), but one 429
+    # is no evidence that the account is over its limit: every other session goes on.
+    slow = make_limiter(1.0)
+    for _ in range(9):
+        slow.on_success()
+    for _ in range(slow.min_throttles - 1):
+        slow.on_throttle(retry_after=5.0)
+    assert slow.local.blocked
+    await slow.flush()
+    assert slow.storage_calls == 0
+    slow.on_throttle()
+    await slow.flush()
+    assert slow.storage_calls == 1
+
+
+async def test_429s_reaching_the_threshold_share_slow_the_account_down(
+    make_limiter: Callable[..., RedisRateLimiter],
+) -> None:
+    # The boundary: exactly ``min_throttles`` (5) 429s among the last 100 answers.
+    pacer = make_limiter(10.0)
+    for _ in range(95):
+        pacer.on_success()
+    for _ in range(4):
+        pacer.on_throttle()
+    await pacer.flush()
+    assert pacer.storage_calls == 0  # 4 of 99: nothing to tell the account
+    pacer.on_throttle()
+    assert pacer.throttle_share == pacer.threshold  # 5 of the last 100
+    await pacer.flush()
+    assert pacer.storage_calls == 1
+    assert pacer.shared_rate == pytest.approx(7.0)
+
+
 async def test_the_throttle_share_is_measured_over_the_last_window_answers(
     make_limiter: Callable[..., RedisRateLimiter],
 ) -> None:
@@ -243,9 +285,9 @@ async def test_the_shared_rate_grows_back_after_the_cool_down(
     make_limiter: Callable[..., RedisRateLimiter], clock: FakeClock
 ) -> None:
     seen, other = make_limiter(10.0), make_limiter(10.0)
-    seen.on_throttle()
+    throttle(seen)
     await seen.reserve()
-    assert seen.rate == pytest.approx(7.0)
+    assert seen.shared_rate == pytest.approx(7.0)
     clock.now += 2.0  # past the cool-down: max(1, 2 / 7) s
     other.on_success()
     await other.reserve()
@@ -261,11 +303,11 @@ async def test_no_growth_without_a_success(
     make_limiter: Callable[..., RedisRateLimiter], clock: FakeClock
 ) -> None:
     pacer = make_limiter(10.0)
-    pacer.on_throttle()
+    throttle(pacer)
     await pacer.reserve()
     clock.now += 5
     await pacer.reserve()
-    assert pacer.rate == pytest.approx(7.0)
+    assert pacer.shared_rate == pytest.approx(7.0)
 
 
 async def test_the_rate_never_falls_below_min_rate(
@@ -273,10 +315,10 @@ async def test_the_rate_never_falls_below_min_rate(
 ) -> None:
     pacer = make_limiter(10.0, min_rate=5.0)
     for _ in range(4):
-        pacer.on_throttle()
+        throttle(pacer)
         await pacer.reserve()
         clock.now += 10
-    assert pacer.rate == 5.0
+    assert pacer.shared_rate == pacer.rate == 5.0
 
 
 async def test_a_waiter_booked_before_a_slow_down_books_again(
@@ -289,7 +331,7 @@ async def test_a_waiter_booked_before_a_slow_down_books_again(
     async def sleep_while_another_process_is_throttled(seconds: float) -> None:
         clock.now += seconds
         if not seen.throttles:
-            seen.on_throttle()
+            throttle(seen)
             await seen.flush()  # another process slows the account down...
             await waiter.reserve()  # ...and this process hears of it from any answer
 
@@ -297,7 +339,7 @@ async def test_a_waiter_booked_before_a_slow_down_books_again(
     calls = waiter.storage_calls
     await waiter.acquire()
     assert waiter.storage_calls == calls + 3  # booked, heard, booked again at the new pace
-    assert waiter.rate == pytest.approx(7.0)
+    assert waiter.shared_rate == pytest.approx(7.0)
 
 
 # ---------------------------------------------------------------------------------------------

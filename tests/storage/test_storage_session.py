@@ -122,6 +122,20 @@ async def test_the_injected_clock_is_passed_on_and_none_means_the_servers() -> N
 # -- over a real Redis -----------------------------------------------------------------------
 
 
+async def test_a_shared_budget_is_spaced_three_percent_under_the_rate(redis_url: str) -> None:
+    # Starts booked evenly reach the server with each process's own delays: at the full
+    # rate one late start tips a per-second window over. 97% of 100/s, not 103%.
+    def clock() -> float:
+        return 1000.0
+
+    async with session(rate_limit=100, rate_limit_storage=redis_url, clock=clock) as s:
+        limiter = s._requester.limiter
+        assert isinstance(limiter, RedisRateLimiter)
+        assert limiter.max_rate == pytest.approx(97.0)
+        assert await limiter.reserve() == 0.0
+        assert await limiter.reserve() == pytest.approx(1 / 97.0)
+
+
 async def test_sessions_pace_through_redis_and_close_the_storage(redis_url: str) -> None:
     async with FakePlivo() as fake:
         s = session(
