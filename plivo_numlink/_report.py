@@ -6,12 +6,15 @@ order. Exports (JSON, CSV, dicts) go through the library's one cattrs converter.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import enum
 import io
 import json
+import os
+import tempfile
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
 import attrs
@@ -19,7 +22,7 @@ import attrs
 from ._models import LinkStatus, converter
 from ._numbers import try_normalize_number
 
-__all__ = ["BulkReport", "DuplicateEntry", "NumberOutcome", "OutcomeKind"]
+__all__ = ["BulkReport", "DuplicateEntry", "NumberOutcome", "OutcomeKind", "replace_file"]
 
 
 class OutcomeKind(str, enum.Enum):
@@ -234,6 +237,16 @@ class BulkReport:
             separator = ",\n    "
         file.write("\n  ]\n}\n" if self.outcomes else "]\n}\n")
 
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the report to ``path``: CSV when it ends in ``.csv`` (any case), else JSON.
+
+        Written through a new temporary file, then renamed into place
+        (:func:`replace_file`): a failure leaves an older file at ``path`` whole, and no
+        existing file or planted symbolic link is ever written through.
+        """
+        csv_file = os.fspath(path).lower().endswith(".csv")
+        replace_file(path, self.write_csv if csv_file else self.write_json)
+
     def to_dict_without_outcomes(self) -> dict[str, Any]:
         """:meth:`to_dict` less its ``outcomes`` list (cheap for any size)."""
         return {
@@ -290,3 +303,42 @@ def write_csv(outcomes: Iterable[NumberOutcome], file: IO[str]) -> None:
         }
         carriage_return = any("\r" in str(value) for value in values.values())
         (quoting if carriage_return else writer).writerow(values)
+
+
+def replace_file(path: str | os.PathLike[str], write: Callable[[IO[str]], None]) -> None:
+    """Write the text file ``path`` through ``write`` (UTF-8), replacing it only when done.
+
+    The text goes to a new temporary file in ``path``'s directory, created by
+    :func:`tempfile.mkstemp` (``O_CREAT | O_EXCL``, a random name: no existing file or
+    planted symbolic link is ever opened), then renamed over ``path`` with :func:`os.replace`
+    (a symbolic link at ``path`` is replaced, not followed). On any failure ``path`` is left
+    as it was and the temporary file is removed. The new file takes the mode of the regular
+    file it replaces, else ``0o666`` less the umask, as ``open()`` would give it.
+    """
+    target = os.path.abspath(os.fspath(path))
+    directory, name = os.path.split(target)
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
+    try:
+        try:
+            mode = os.stat(target, follow_symlinks=False)
+            permissions = mode.st_mode & 0o777 if os.path.isfile(target) else None
+        except OSError:
+            permissions = None
+        if permissions is None:
+            umask = os.umask(0o022)  # read it (there is no other portable way), then restore
+            os.umask(umask)
+            permissions = 0o666 & ~umask
+        if hasattr(os, "fchmod"):  # not on Windows, where mkstemp's file is fine as made
+            os.fchmod(descriptor, permissions)
+        with open(descriptor, "w", encoding="utf-8", newline="") as file:
+            descriptor = -1  # the file object owns it now
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        if descriptor != -1:
+            os.close(descriptor)
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise

@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import sys
 import time
 from collections import Counter
@@ -20,6 +18,7 @@ from rich.text import Text
 
 import plivo_numlink as pn
 
+from .._report import replace_file
 from . import _runner
 from ._runner import shown
 
@@ -208,15 +207,11 @@ def render_summary(report: pn.BulkReport, console: Console) -> None:
 
 
 def write_file(path: str, write: Callable[[IO[str]], None]) -> None:
-    """Write ``path`` through ``write``; a half-written file never replaces the old one."""
-    partial = f"{path}.partial"
+    """Write ``path`` through ``write``: a new temporary file renamed into place, so a
+    half-written file never replaces the old one and no planted link is followed."""
     try:
-        with open(partial, "w", encoding="utf-8", newline="") as file:
-            write(file)
-        os.replace(partial, path)
+        replace_file(path, write)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(partial)
         message = f"cannot write the report to {path}: {exc.strerror or exc}"
         raise _runner.CliError(message) from None
 
