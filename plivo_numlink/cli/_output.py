@@ -250,13 +250,15 @@ def finish(
         raise SystemExit(_runner.EXIT_INTERRUPTED)
     stopped = report.stopped_reason
     if stopped is not None:
-        # 401/403 and an unknown campaign stop a job at once: configuration errors (exit 2).
+        # 401/403, an unknown campaign and a job that could send nothing at all (its rate-limit
+        # storage or journal failed first) are configuration errors (exit 2).
         codes = {o.status_code for o in report.outcomes if o.status_code in (401, 403, 404)}
         campaign = 404 in codes and "campaign" in stopped.lower()
         hint = _runner.CREDENTIALS_HINT if codes & {401, 403} else _runner.CAMPAIGN_HINT
         hint = f"; {hint}" if codes & {401, 403} or campaign else ""
+        unsent = not report.requests and not any(o.attempts for o in report)
         click.echo(f"error: the job stopped: {shown(stopped)}{hint}", err=True)
-        raise SystemExit(_runner.EXIT_USAGE if hint else _runner.EXIT_NOT_OK)
+        raise SystemExit(_runner.EXIT_USAGE if hint or unsent else _runner.EXIT_NOT_OK)
     raise SystemExit(_runner.EXIT_OK if report.ok else _runner.EXIT_NOT_OK)
 
 

@@ -62,6 +62,8 @@ def user_errors(campaign: str | None = None) -> Iterator[None]:
         raise CliError(f"{where}{exc}; {CAMPAIGN_HINT}") from None
     except pn.ConfigurationError as exc:
         raise CliError(str(exc).replace("base_url", "--base-url")) from None
+    except pn.JournalError as exc:  # raised only while opening it, before anything is sent
+        raise CliError(str(exc)) from None
     except pn.PlivoError as exc:
         raise CliFailure(str(exc)) from None
     except ValueError as exc:  # a bad callback or column: found before any request
