@@ -62,6 +62,7 @@ def fake_server_command(host: str, port: int, error_rates: Any, **settings: Any)
     5xx, dropped connections, 429). Its credentials are public test values, not secrets.
     """
     from ..testing import serve  # the fake server, only for the commands that run one
+    from ..testing._main import ready_lines
 
     try:
         campaigns = [pn.validate_campaign_id(campaign) for campaign in settings["campaigns"]]
@@ -72,21 +73,7 @@ def fake_server_command(host: str, port: int, error_rates: Any, **settings: Any)
 
     def ready(fake: FakePlivo) -> None:
         served.append(fake)
-        credentials = f"PLIVO_AUTH_ID={fake.auth_id} PLIVO_AUTH_TOKEN={fake.auth_token}"
-        first = campaigns[0] if campaigns else "CUOGHIN"
-        for line in (
-            f"fake Plivo Number Linking API listening on {fake.base_url}",
-            f"  auth id:    {fake.auth_id}",
-            f"  auth token: {fake.auth_token}   (the fake's public test token, not a secret)",
-            f"  campaigns:  {', '.join(fake.campaigns)}",
-            "point the CLI at it:",
-            f"  export {credentials} PLIVO_NUMLINK_BASE_URL={fake.base_url}",
-            f"  plivo-numlink link {first} 12125557777 --wait --poll-interval 0.5",
-            "or in one line:",
-            f"  {credentials} plivo-numlink link --base-url {fake.base_url} {first} 12125557777",
-            "press Ctrl-C to stop",
-        ):
-            click.echo(line)
+        click.echo("\n".join(ready_lines(fake)))
 
     async def main() -> None:
         try:

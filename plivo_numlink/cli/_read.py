@@ -124,7 +124,7 @@ def _status_text(outcome: pn.NumberOutcome) -> str | None:
 @op.numbers_command(
     "status",
     "Numbers: as arguments, or -f FILE, or -f - for stdin.",
-    op.ignored(*op.SENDING),
+    op.ignored(*op.SENDING, "--progress"),
     out=op.report_options,
 )
 def status_command(**opts: Any) -> None:
