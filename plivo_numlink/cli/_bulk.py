@@ -17,7 +17,7 @@ from . import _options as op
 from . import _output as out
 from ._options import INT_1, opt
 from ._read import read_campaign
-from ._runner import INTERRUPTED_REASON, CliError, interruptible, run, run_to_end
+from ._runner import CliError, interrupted_reason, interruptible, run, run_to_end
 
 _WAITED_FOR = (pn.OutcomeKind.ACCEPTED, pn.OutcomeKind.ALREADY)
 EPILOG = (
@@ -25,7 +25,7 @@ EPILOG = (
     "first row of plain text with no number in it is a header), or -f - for stdin (also read "
     "when no numbers are given and it is not a terminal). Blank lines and #-comments are "
     "skipped; lines that are not UTF-8 or not a number are reported as invalid. Ctrl-C stops "
-    "cleanly: the report still accounts for every number (exit 130)."
+    "cleanly (SIGTERM too): the report still accounts for every number (exit 130; 143)."
 )
 
 
@@ -141,7 +141,7 @@ def _run(action: str, opts: dict[str, Any]) -> NoReturn:
         again = "sync keeps no partial results: run it again (it is safe to repeat)"
         if action == "sync":
             click.echo(f"interrupted: {again}", err=True)
-        result = _unsent(job, checked, INTERRUPTED_REASON + f"; {again}" * (action == "sync"))
+        result = _unsent(job, checked, interrupted_reason() + f"; {again}" * (action == "sync"))
     out.finish(source.annotate(result), feedback, **ending, interrupted=interrupted)
 
 
@@ -218,7 +218,7 @@ async def link_or_unlink(
                 source.close()
                 feedback.note("the rest of the terminal input is not read")
             click.echo(f"interrupted: reading the rest of {source.name} (not sent)", err=True)
-            bulk.stop(INTERRUPTED_REASON)
+            bulk.stop(interrupted_reason())
         report = bulk.report()
         if job.wait and not interrupted and report.stopped_reason is None:
             count = out.plural(sum(o.kind in _WAITED_FOR for o in report), "number")
@@ -231,7 +231,7 @@ async def link_or_unlink(
                 feedback.finish_phase()
             report = waited or report
     if interrupted:
-        report = attrs.evolve(report, stopped_reason=report.stopped_reason or INTERRUPTED_REASON)
+        report = attrs.evolve(report, stopped_reason=report.stopped_reason or interrupted_reason())
     return source.annotate(report), interrupted
 
 

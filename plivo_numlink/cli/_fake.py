@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import signal
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -14,12 +13,10 @@ import plivo_numlink as pn
 from ._bulk import Job, link_or_unlink
 from ._options import opt, options, output_options
 from ._output import Feedback, plural, render_summary, stdout_console, write_report
-from ._runner import EXIT_INTERRUPTED, EXIT_NOT_OK, EXIT_OK, CliError, interruptible, run
+from ._runner import EXIT_NOT_OK, EXIT_OK, CliError, exit_interrupted, interruptible, run
 
 if TYPE_CHECKING:
     from ..testing import FakePlivo
-
-_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def _numbers(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
@@ -77,7 +74,7 @@ def fake_server_command(host: str, port: int, error_rates: Any, **settings: Any)
 
     async def main() -> None:
         try:
-            await interruptible(serve(host, port, on_ready=ready, **settings), _SIGNALS)
+            await interruptible(serve(host, port, on_ready=ready, **settings))
         finally:
             if served:  # serve() stops it when cancelled, but it may end other ways
                 await served[0].stop()
@@ -150,7 +147,7 @@ def demo_command(count: int, seed: int, poll_interval: float, **out: Any) -> Non
         render_summary(report, stdout_console())
     if interrupted:
         click.echo("interrupted", err=True)
-        raise SystemExit(EXIT_INTERRUPTED)
+        exit_interrupted()
     planted = set(plan.invalid) | set(plan.fail_numbers)
     not_ok = {outcome.number for outcome in report.failed}
     expected = not_ok == planted and report.stopped_reason is None

@@ -247,7 +247,7 @@ def finish(
     if interrupted:
         undone = "pending" if report.action.startswith("wait") else "not_attempted (never sent)"
         click.echo(f"interrupted: the numbers not done are reported as {undone}", err=True)
-        raise SystemExit(_runner.EXIT_INTERRUPTED)
+        _runner.exit_interrupted()
     stopped = report.stopped_reason
     if stopped is not None:
         # 401/403, an unknown campaign and a job that could send nothing at all (its rate-limit
