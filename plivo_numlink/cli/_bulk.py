@@ -5,6 +5,7 @@ with BulkRun.stop, whose report still accounts for every input line."""
 from __future__ import annotations
 
 import math
+import shlex
 import sys
 from typing import Any, NoReturn
 
@@ -123,7 +124,8 @@ def _run(action: str, opts: dict[str, Any]) -> NoReturn:
                 report, interrupted = run(link_or_unlink(session, job, source, feedback))
             finally:
                 feedback.finish_job()
-            out.finish(report, feedback, **ending, interrupted=interrupted)
+            resume = _resume_hint(job) if interrupted else None
+            out.finish(report, feedback, **ending, interrupted=interrupted, resume=resume)
         entries = list(source)  # sync and wait read the whole input first anyway
         checked = source.annotate(pn.NumberInput(entries).check(action))
     extras = _extras(job, opts, checked, feedback)
@@ -143,6 +145,18 @@ def _run(action: str, opts: dict[str, Any]) -> NoReturn:
             click.echo(f"interrupted: {again}", err=True)
         result = _unsent(job, checked, interrupted_reason() + f"; {again}" * (action == "sync"))
     out.finish(source.annotate(result), feedback, **ending, interrupted=interrupted)
+
+
+def _resume_hint(job: Job) -> str:
+    if job.journal is not None:
+        return (
+            f"run the same command again, with --journal {shlex.quote(job.journal)}: what it"
+            " settled is not sent again"
+        )
+    return (
+        "run the same command again (numbers done are then reported as already); with"
+        " --journal PATH from the start, a re-run sends only what is not settled"
+    )
 
 
 def _unsent(job: Job, checked: pn.BulkReport, reason: str) -> pn.BulkReport:

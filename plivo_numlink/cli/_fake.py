@@ -87,18 +87,7 @@ def fake_server_command(host: str, port: int, error_rates: Any, **settings: Any)
     click.echo(f"stopped after {plural(requests, 'request')}", err=True)
 
 
-DEMO_CAMPAIGN = "CUOGHIN"
 DEMO_LIMITS: dict[str, Any] = {"concurrency": 20, "rate_limit": 100.0}
-#: The demo's server: a little misbehaving; processing takes half a second, so one pass over
-#: the campaign usually confirms every number (paging through 3,000 takes a few seconds).
-DEMO_FAKE: dict[str, Any] = {
-    "campaigns": (DEMO_CAMPAIGN,),
-    "error_rates": {503: 0.02},
-    "drop_rate": 0.005,
-    "latency": (0.005, 0.03),
-    "complete_after": 0.5,
-    "complete_after_polls": 0,
-}
 
 
 @click.command("demo")
@@ -115,6 +104,7 @@ def demo_command(count: int, seed: int, poll_interval: float, **out: Any) -> Non
     the planted ones.
     """
     from .. import testing  # the fake server, only for the commands that run one
+    from ..testing._demo import DEMO_CAMPAIGN, DEMO_FAKE
 
     plan = testing.demo_plan(count, seed)
     feedback = Feedback(out["progress"], quiet=out["quiet"] or out["as_json"])
@@ -123,14 +113,7 @@ def demo_command(count: int, seed: int, poll_interval: float, **out: Any) -> Non
 
     async def work() -> tuple[pn.BulkReport, bool]:
         async with fake:
-            feedback.note(
-                f"[bold]plivo-numlink demo[/]: a fake Plivo API runs at {fake.base_url} (in "
-                "this process). It misbehaves a little: 2% of requests get HTTP 503, 0.5% of "
-                f"connections drop. {len(plan.entries):,} entries to link in mixed formats, "
-                f"{len(plan.invalid) + plan.duplicates + len(plan.fail_numbers)} of them planted "
-                "faults: invalid entries, a repeat, and numbers the server will fail.",
-                markup=True,
-            )
+            feedback.note(plan.intro(fake.base_url), markup=True)
             limits = {"base_url": fake.base_url, **DEMO_LIMITS}
             session = pn.NumLinkSession(fake.auth_id, fake.auth_token, **limits)
             return await link_or_unlink(session, job, pn.NumberInput(plan.entries), feedback)
@@ -148,27 +131,10 @@ def demo_command(count: int, seed: int, poll_interval: float, **out: Any) -> Non
     if interrupted:
         click.echo("interrupted", err=True)
         exit_interrupted()
-    planted = set(plan.invalid) | set(plan.fail_numbers)
-    not_ok = {outcome.number for outcome in report.failed}
-    expected = not_ok == planted and report.stopped_reason is None
+    not_ok = [outcome.number for outcome in report.failed]
+    error, lines = plan.explain(not_ok, report.stopped_reason, fake.count_by_status)
     if not feedback.quiet:
-        statuses = fake.count_by_status
-        faults = sum(count for status, count in statuses.items() if status and status >= 500)
-        print_ = stdout_console().print
-        print_()
-        if expected:
-            print_(
-                f"[green]As planned[/]: the {len(not_ok)} numbers not ok are the "
-                f"{len(plan.invalid)} invalid entries (never sent) and the "
-                f"{len(plan.fail_numbers)} numbers the fake server was told to fail. "
-                "Every other number is linked and confirmed COMPLETED."
-            )
-        drops = plural(statuses.get(None, 0), "connection")
-        print_(f"Retried: {plural(faults, '5xx answer')} and {drops} the server dropped.")
-        print_("Next: `plivo-numlink fake-server` runs the fake for your own commands.")
-    if not expected:
-        unexpected, missing = sorted(not_ok - planted)[:5], sorted(planted - not_ok)[:5]
-        stopped = f", stopped: {report.stopped_reason}" if report.stopped_reason else ""
-        seen = f"unexpected failures {unexpected}, planted failures not seen {missing}{stopped}"
-        click.echo(f"error: the demo did not end as planned: {seen}", err=True)
-    raise SystemExit(EXIT_OK if expected else EXIT_NOT_OK)
+        stdout_console().print("\n".join(lines))
+    if error is not None:
+        click.echo(f"error: the demo did not end as planned: {error}", err=True)
+    raise SystemExit(EXIT_OK if error is None else EXIT_NOT_OK)

@@ -183,7 +183,10 @@ def render_summary(report: pn.BulkReport, console: Console) -> None:
     table = Table("outcome", Column("count", justify="right"), "meaning")
     for kind in (kind for kind in pn.OutcomeKind if counts[kind]):
         mark = "[green]ok[/]" if kind.ok else "[red]not ok[/]"
-        table.add_row(f"{kind.value} ({mark})", f"{counts[kind]:,}", KIND_MEANINGS[kind])
+        meaning = KIND_MEANINGS[kind]
+        if report.resumed and kind in (pn.OutcomeKind.ACCEPTED, pn.OutcomeKind.REJECTED):
+            meaning = meaning.replace(" by Plivo", " by Plivo, in this run or an earlier one")
+        table.add_row(f"{kind.value} ({mark})", f"{counts[kind]:,}", meaning)
     if not total:
         table.add_row("-", "0", "no numbers in the input")
     console.print(table)
@@ -201,6 +204,8 @@ def render_summary(report: pn.BulkReport, console: Console) -> None:
     if report.duplicates:
         repeated = "repeated entry" if report.duplicates == 1 else "repeated entries"
         line += f"; {report.duplicates:,} {repeated} skipped"
+    if report.resumed:
+        line += f"; {report.resumed:,} from the journal (settled by an earlier run, not sent again)"
     console.print(line)
     if report.stopped_reason:
         console.print(Text.assemble(("stopped: ", "red"), shown(report.stopped_reason)))
@@ -230,6 +235,7 @@ def finish(
     as_json: bool,
     report_path: str | None,
     interrupted: bool = False,
+    resume: str | None = None,
 ) -> NoReturn:
     """Print and write the report, then exit with the code it calls for."""
     if report_path is not None:
@@ -245,8 +251,9 @@ def finish(
         if report.failed and report_path is None and not interrupted:
             feedback.note("every number's outcome: add --report out.csv (or .json)")
     if interrupted:
-        undone = "pending" if report.action.startswith("wait") else "not_attempted (never sent)"
-        click.echo(f"interrupted: the numbers not done are reported as {undone}", err=True)
+        click.echo(f"interrupted: {_undone(report)}", err=True)
+        if resume is not None:
+            click.echo(f"to resume: {resume}", err=True)
         _runner.exit_interrupted()
     stopped = report.stopped_reason
     if stopped is not None:
@@ -260,6 +267,19 @@ def finish(
         click.echo(f"error: the job stopped: {shown(stopped)}{hint}", err=True)
         raise SystemExit(_runner.EXIT_USAGE if hint or unsent else _runner.EXIT_NOT_OK)
     raise SystemExit(_runner.EXIT_OK if report.ok else _runner.EXIT_NOT_OK)
+
+
+def _undone(report: pn.BulkReport) -> str:
+    """What became of the numbers not done, in the counts the summary shows."""
+    if report.action.startswith("wait"):
+        return "the numbers not done are reported as pending"
+    counts = Counter(o.kind for o in report)
+    kind = pn.OutcomeKind
+    text = f"{plural(counts[kind.NOT_ATTEMPTED], 'number')} never sent: not_attempted"
+    cut = sum(o.kind is kind.ERROR and (o.error or "").startswith("interrupted") for o in report)
+    if cut:  # sent, but the answer never came: Plivo may have acted on them
+        text += f"; {plural(cut, 'number')} in flight, answer unknown: error (interrupted)"
+    return text
 
 
 def request(method: str, path: str, count: int | None, why: str, **more: int) -> dict[str, Any]:
