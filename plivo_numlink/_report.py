@@ -54,11 +54,28 @@ class OutcomeKind(str, enum.Enum):
         """Whether the desired state holds or was accepted."""
         return self in _OK_KINDS
 
+    @property
+    def meaning(self) -> str:
+        """What the kind means, in a few words for people (the CLI's summary shows them)."""
+        return _MEANINGS[self]
+
     def __str__(self) -> str:
         return self.value
 
 
 _OK_KINDS = frozenset({OutcomeKind.ACCEPTED, OutcomeKind.ALREADY, OutcomeKind.COMPLETED})
+_MEANINGS = {
+    OutcomeKind.ACCEPTED: "accepted by Plivo; processing goes on at Plivo",
+    OutcomeKind.ALREADY: "already in the desired state; nothing to do",
+    OutcomeKind.COMPLETED: "done, and confirmed by Plivo",
+    OutcomeKind.REMOTE_FAILED: "Plivo processed the request and reports FAILED",
+    OutcomeKind.PENDING: "still processing when the wait ended",
+    OutcomeKind.NOT_LISTED: "not in the campaign when the wait ended",
+    OutcomeKind.REJECTED: "refused by Plivo (4xx)",
+    OutcomeKind.ERROR: "no usable answer after retries",
+    OutcomeKind.INVALID: "not a valid US number; never sent",
+    OutcomeKind.NOT_ATTEMPTED: "never sent: the job stopped first",
+}
 
 
 def _ok_from_kind(self: NumberOutcome) -> bool:

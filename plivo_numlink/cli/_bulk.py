@@ -4,9 +4,9 @@ with BulkRun.stop, whose report still accounts for every input line."""
 
 from __future__ import annotations
 
-import math
 import shlex
 import sys
+from collections.abc import Iterable
 from typing import Any, NoReturn
 
 import attrs
@@ -118,8 +118,9 @@ def _run(action: str, opts: dict[str, Any]) -> NoReturn:
     session = None if dry_run and not job.unlink_extra else op.connect(dict(opts))
     with op.number_input(numbers, opts, None if dry_run else feedback) as source:
         if action in ("link", "unlink"):
-            if session is None:
-                _dry_run(job, source.check(action), ending["as_json"])
+            if session is None:  # streamed: a dry run over millions of lines stays small
+                more = {"duplicates": lambda: source.duplicates, "feedback": feedback}
+                _dry_run(job, source.iter_check(action), ending, **more)
             try:
                 report, interrupted = run(link_or_unlink(session, job, source, feedback))
             finally:
@@ -130,7 +131,7 @@ def _run(action: str, opts: dict[str, Any]) -> NoReturn:
         checked = source.annotate(pn.NumberInput(entries).check(action))
     extras = _extras(job, opts, checked, feedback)
     if session is None or dry_run:
-        _dry_run(job, checked, ending["as_json"], extras)
+        _dry_run(job, checked, ending, unlink=extras, feedback=feedback)
     try:
         work = interruptible(_one_call(session, job, entries, feedback))
         interrupted, result = run(work, campaign_id)
@@ -148,14 +149,11 @@ def _run(action: str, opts: dict[str, Any]) -> NoReturn:
 
 
 def _resume_hint(job: Job) -> str:
-    if job.journal is not None:
-        return (
-            f"run the same command again, with --journal {shlex.quote(job.journal)}: what it"
-            " settled is not sent again"
-        )
+    if job.journal is None:  # numbers done are then answered "already": harmless, not free
+        return "run the same command again; with --journal PATH, a re-run skips what is settled"
     return (
-        "run the same command again (numbers done are then reported as already); with"
-        " --journal PATH from the start, a re-run sends only what is not settled"
+        f"run the same command again, with --journal {shlex.quote(job.journal)}: what it"
+        " settled is not sent again"
     )
 
 
@@ -272,26 +270,26 @@ async def _one_call(
             feedback.finish_phase()
 
 
-def _dry_run(
-    job: Job, checked: pn.BulkReport, as_json: bool, extras: list[str] | None = None
-) -> NoReturn:
+def _dry_run(job: Job, checked: Iterable[pn.NumberOutcome], ending: Any, **more: Any) -> NoReturn:
     """Show the requests a real run would send (and which numbers sync would unlink)."""
-    valid = sum(o.kind is not pn.OutcomeKind.INVALID for o in checked)
     campaign, number = out.CAMPAIGN_PATH % job.campaign_id, out.NUMBER_PATH % job.campaign_id
-    sync = job.action == "sync"
-    link_why = "link the numbers missing or FAILED (at most this many)" if sync else "link"
-    polls = f"poll every {job.poll_interval:g} s for up to {job.wait_timeout:g} s"
-    batches = math.ceil(valid / job.batch_size)
-    sizes = {"numbers": valid, "batch_size": job.batch_size}
-    post = out.request("POST", campaign, batches, link_why, **sizes)
-    extra_why = "unlink each linked number not in the input"
-    steps = [
-        (sync, out.request("GET", campaign, None, "read the campaign")),
-        (job.action in ("link", "sync"), post),
-        (job.action == "unlink", out.request("DELETE", number, valid, "unlink", numbers=valid)),
-        (job.unlink_extra, out.request("DELETE", number, len(extras or ()), extra_why)),
-        (job.wait, out.request("GET", f"{campaign} or {number}", None, polls)),
-    ]
-    plan = [step for wanted, step in steps if wanted]
-    shown: dict[str, Any] = {"checked": checked, "callback": job.callback, "unlink": extras}
-    out.show_plan(job.action, job.campaign_id, plan, as_json, **shown)
+    sync, extras = job.action == "sync", len(more.get("unlink") or ())
+
+    def steps(valid: int) -> list[dict[str, Any]]:
+        plan = [out.request("GET", campaign, None, "read the campaign")] if sync else []
+        if job.action in ("link", "sync"):
+            why = "link the numbers missing or FAILED (at most this many)" if sync else "link"
+            sizes = {"numbers": valid, "batch_size": job.batch_size}
+            plan.append(out.request("POST", campaign, -(-valid // job.batch_size), why, **sizes))
+        if job.action == "unlink":
+            plan.append(out.request("DELETE", number, valid, "unlink", numbers=valid))
+        if job.unlink_extra:
+            why = "unlink each linked number not in the input"
+            plan.append(out.request("DELETE", number, extras, why))
+        if job.wait:
+            polls = f"poll every {job.poll_interval:g} s for up to {job.wait_timeout:g} s"
+            plan.append(out.request("GET", f"{campaign} or {number}", None, polls))
+        return plan
+
+    shown = {"checked": checked, "callback": job.callback, "report_path": ending["report_path"]}
+    out.show_plan(job.action, job.campaign_id, steps, ending["as_json"], **shown, **more)

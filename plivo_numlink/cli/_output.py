@@ -7,7 +7,7 @@ import json
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any, NoReturn
 
 import click
@@ -31,19 +31,6 @@ SHOWN_FAILURES, SHOWN_INVALID = 10, 20
 #: The paths of ``--dry-run``'s plans (the auth id is not needed for a dry run).
 CAMPAIGN_PATH = "/v1/Account/{auth_id}/10dlc/Campaign/%s/Number/"
 NUMBER_PATH = CAMPAIGN_PATH + "{number}/"
-
-KIND_MEANINGS = {
-    pn.OutcomeKind.ACCEPTED: "accepted by Plivo; processing goes on at Plivo",
-    pn.OutcomeKind.ALREADY: "already in the desired state; nothing to do",
-    pn.OutcomeKind.COMPLETED: "done, and confirmed by Plivo",
-    pn.OutcomeKind.REMOTE_FAILED: "Plivo processed the request and reports FAILED",
-    pn.OutcomeKind.PENDING: "still processing when the wait ended",
-    pn.OutcomeKind.NOT_LISTED: "not in the campaign when the wait ended",
-    pn.OutcomeKind.REJECTED: "refused by Plivo (4xx)",
-    pn.OutcomeKind.ERROR: "no usable answer after retries",
-    pn.OutcomeKind.INVALID: "not a valid US number; never sent",
-    pn.OutcomeKind.NOT_ATTEMPTED: "never sent: the job stopped first",
-}
 
 
 def stdout_console() -> Console:
@@ -183,7 +170,7 @@ def render_summary(report: pn.BulkReport, console: Console) -> None:
     table = Table("outcome", Column("count", justify="right"), "meaning")
     for kind in (kind for kind in pn.OutcomeKind if counts[kind]):
         mark = "[green]ok[/]" if kind.ok else "[red]not ok[/]"
-        meaning = KIND_MEANINGS[kind]
+        meaning = kind.meaning
         if report.resumed and kind in (pn.OutcomeKind.ACCEPTED, pn.OutcomeKind.REJECTED):
             meaning = meaning.replace(" by Plivo", " by Plivo, in this run or an earlier one")
         table.add_row(f"{kind.value} ({mark})", f"{counts[kind]:,}", meaning)
@@ -273,13 +260,13 @@ def _undone(report: pn.BulkReport) -> str:
     """What became of the numbers not done, in the counts the summary shows."""
     if report.action.startswith("wait"):
         return "the numbers not done are reported as pending"
-    counts = Counter(o.kind for o in report)
-    kind = pn.OutcomeKind
-    text = f"{plural(counts[kind.NOT_ATTEMPTED], 'number')} never sent: not_attempted"
-    cut = sum(o.kind is kind.ERROR and (o.error or "").startswith("interrupted") for o in report)
-    if cut:  # sent, but the answer never came: Plivo may have acted on them
-        text += f"; {plural(cut, 'number')} in flight, answer unknown: error (interrupted)"
-    return text
+    unsent = sum(o.kind is pn.OutcomeKind.NOT_ATTEMPTED for o in report)
+    cut = sum(
+        o.kind is pn.OutcomeKind.ERROR and (o.error or "").startswith("interrupted") for o in report
+    )
+    # Those in flight were sent, but their answer never came: Plivo may have acted on them.
+    cut_text = f"; {plural(cut, 'number')} in flight, answer unknown: error (interrupted)"
+    return f"{plural(unsent, 'number')} never sent: not_attempted" + cut_text * bool(cut)
 
 
 def request(method: str, path: str, count: int | None, why: str, **more: int) -> dict[str, Any]:
@@ -288,32 +275,61 @@ def request(method: str, path: str, count: int | None, why: str, **more: int) ->
 
 
 def show_plan(action: str, campaign_id: str, requests: Any, as_json: bool, **more: Any) -> NoReturn:
-    """A dry run's plan: the input's check (``checked``), then the requests a real run would
-    send (with ``callback``), and for sync --unlink-extra the numbers it would ``unlink``."""
-    checked: pn.BulkReport | None = more.get("checked")
-    callback, unlink = more.get("callback"), more.get("unlink")
+    """A dry run's plan: the input's check (``checked``: outcomes, read once as they come, the
+    invalid ones streamed; ``duplicates()``: the repeats it skipped), then the requests a real
+    run would send (a list, or a function of the valid count; with ``callback``), and for sync
+    --unlink-extra the numbers it would ``unlink``. With ``report_path``, the checked input is
+    also written there as a report: every number not sent."""
+    checked: Iterable[pn.NumberOutcome] | None = more.get("checked")
+    callback, unlink, report_path = more.get("callback"), more.get("unlink"), more["report_path"]
+    duplicates = more.get("duplicates") or (lambda: getattr(checked, "duplicates", 0))
+    if report_path is not None and checked is None:
+        click.echo(f"no report written to {report_path}: this dry run reads no numbers", err=True)
+    elif report_path is not None and checked is not None:
+        checked = tuple(checked)  # the report needs them all; the plan reads them again
+        fields: dict[str, Any] = {"duplicates": duplicates(), "stopped_reason": "dry run"}
+        report = pn.BulkReport(checked, action=action, campaign_id=campaign_id, **fields)
+        write_report(report, report_path, more.get("feedback"))
+    counts: Counter[bool] = Counter()
+
+    def invalid() -> Iterator[dict[str, str]]:
+        for outcome in checked or ():
+            counts[outcome.kind is pn.OutcomeKind.INVALID] += 1
+            if outcome.kind is pn.OutcomeKind.INVALID:
+                yield {"number": outcome.number, "error": outcome.error or ""}
+
     plan: dict[str, Any] = {"dry_run": True, "action": action, "campaign_id": campaign_id}
-    bad = [o for o in (checked or ()) if o.kind is pn.OutcomeKind.INVALID]
-    invalid = [{"number": o.number, "error": o.error or ""} for o in bad]
-    valid = len(checked or ()) - len(invalid)
+    bad: list[dict[str, str]] = []
+    if as_json:  # streamed: the invalid entries (any number of them) come as they are read
+        text = json.dumps({**plan, "invalid": []} if checked is not None else plan, indent=2)
+        if checked is not None:
+            sys.stdout.write(text[: -len("[]\n}")] + "[")
+            for item in invalid():
+                sys.stdout.write(("\n    " if counts[True] == 1 else ",\n    ") + json.dumps(item))
+            sys.stdout.write("\n  ]" if counts[True] else "]")
+        else:
+            sys.stdout.write(text[: -len("\n}")])
+    else:
+        bad = [item for i, item in enumerate(invalid()) if i < SHOWN_INVALID]
+    valid, steps = counts[False], requests(counts[False]) if callable(requests) else requests
+    rest: dict[str, Any] = {}
     if checked is not None:
-        plan.update(valid=valid, invalid=invalid, duplicates=checked.duplicates)
-        plan["callback"] = callback or None
-    plan["requests"] = requests
+        rest.update(valid=valid, duplicates=duplicates(), callback=callback or None)
+    rest["requests"] = steps
     if unlink is not None:
-        plan["unlink"] = unlink
-    exit_code = _runner.EXIT_NOT_OK if invalid else _runner.EXIT_OK
+        rest["unlink"] = unlink
+    exit_code = _runner.EXIT_NOT_OK if counts[True] else _runner.EXIT_OK
     if as_json:
-        click.echo(json.dumps(plan, indent=2))
+        sys.stdout.write(",\n" + json.dumps(rest, indent=2)[2:] + "\n")
         raise SystemExit(exit_code)
     print_ = stdout_console().print
     print_("[bold]dry run[/]: nothing is sent")
     if checked is not None:
-        duplicates = plural(checked.duplicates, "duplicate")
+        skipped = plural(rest["duplicates"], "duplicate")
         print_(f"{action} campaign {campaign_id}: {plural(valid, 'valid number')}, ", end="")
-        print_(f"{len(invalid):,} invalid, {duplicates} skipped")
+        print_(f"{counts[True]:,} invalid, {skipped} skipped")
     print_("would send:")
-    for step in requests:
+    for step in steps:
         count = step["count"]
         times = "as needed" if count is None else plural(count, "request")
         each = f" (at most {step['batch_size']} numbers each)" if "batch_size" in step else ""
@@ -324,10 +340,10 @@ def show_plan(action: str, campaign_id: str, requests: Any, as_json: bool, **mor
     if unlink is not None:
         print_(f"would unlink {plural(len(unlink), 'number')} not in the input:")
         print_("".join(f"  {shown(number)}\n" for number in unlink), end="", markup=False)
-    if invalid:
-        print_(f"invalid numbers (never sent): {len(invalid):,}")
-        for entry in invalid[:SHOWN_INVALID]:
+    if counts[True]:
+        print_(f"invalid numbers (never sent): {counts[True]:,}")
+        for entry in bad:
             print_(f"  {shown(entry['number'])}: {shown(entry['error'])}", markup=False)
-        if len(invalid) > SHOWN_INVALID:
-            print_(f"  ... and {len(invalid) - SHOWN_INVALID:,} more (--json lists them all)")
+        if counts[True] > SHOWN_INVALID:
+            print_(f"  ... and {counts[True] - SHOWN_INVALID:,} more (--json lists them all)")
     raise SystemExit(exit_code)

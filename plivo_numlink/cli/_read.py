@@ -64,7 +64,7 @@ def list_command(**opts: Any) -> None:
     as_json, report_path = opts.pop("as_json"), opts.pop("report_path")
     if opts.pop("dry_run"):
         plan = [out.request("GET", out.CAMPAIGN_PATH % campaign_id, None, "read the campaign")]
-        out.show_plan("list", campaign_id, plan, as_json)
+        out.show_plan("list", campaign_id, plan, as_json, report_path=report_path)
     session = op.connect(opts)
     feedback = out.Feedback(opts.pop("progress"), quiet=opts.pop("quiet"))
     campaign = run_to_end(read_campaign(session, campaign_id, feedback), campaign_id)
@@ -130,7 +130,8 @@ def status_command(**opts: Any) -> None:
     if opts.pop("dry_run"):
         path, why = out.NUMBER_PATH % campaign_id, "read each number's status"
         plan = [out.request("GET", path, len(wanted), why)]
-        out.show_plan("status", campaign_id, plan, as_json, checked=checked)
+        given = {"checked": checked, "report_path": report_path, "feedback": feedback}
+        out.show_plan("status", campaign_id, plan, as_json, **given)
     session = op.connect(opts)
 
     async def work() -> pn.BulkReport:
