@@ -85,7 +85,10 @@ def shared_dir() -> Iterator[Path]:
     made = Path(tempfile.mkdtemp(prefix="pn-journal-lease-"))
     made.chmod(0o755)
     yield made
-    shutil.rmtree(made, ignore_errors=True)
+    for directory in [made, *made.rglob("*")]:  # read-only ones too, for any user
+        if directory.is_dir() and not directory.is_symlink():
+            directory.chmod(0o755)
+    shutil.rmtree(made)
 
 
 def _give_to_nobody(*paths: Path) -> None:
