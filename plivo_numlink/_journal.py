@@ -125,7 +125,9 @@ class Journal:
         Raises ``ValueError`` when the file belongs to another account, campaign or
         operation, is not a journal, or was written by a newer version of this library;
         :class:`JournalError` when it cannot be opened at all (missing directory, no
-        permission).
+        permission, a directory), cannot be written (read-only file or directory), or is
+        held by another run (its lock file ``<path>.lock`` is locked): until :meth:`close`,
+        this run holds it.
         """
         if action not in _ACTIONS:
             raise ValueError(f"action must be 'link' or 'unlink', not {action!r}")
