@@ -22,7 +22,14 @@ import attrs
 from ._models import LinkStatus, converter
 from ._numbers import try_normalize_number
 
-__all__ = ["BulkReport", "DuplicateEntry", "NumberOutcome", "OutcomeKind", "replace_file"]
+__all__ = [
+    "BulkReport",
+    "DuplicateEntry",
+    "NumberOutcome",
+    "OutcomeKind",
+    "replace_file",
+    "write_json_object",
+]
 
 
 class OutcomeKind(str, enum.Enum):
@@ -245,14 +252,8 @@ class BulkReport:
         The same text, but ``to_json`` builds the whole document in memory first (about
         1.8 GB for a million numbers); this holds one outcome at a time.
         """
-        head = self.to_dict_without_outcomes()
-        file.write(json.dumps(head, indent=2)[: -len("\n}")] + ',\n  "outcomes": [')
-        separator = "\n    "
-        for outcome in self.outcomes:
-            item = json.dumps(converter.unstructure(outcome), indent=2)
-            file.write(separator + item.replace("\n", "\n    "))
-            separator = ",\n    "
-        file.write("\n  ]\n}\n" if self.outcomes else "]\n}\n")
+        outcomes = (converter.unstructure(outcome) for outcome in self.outcomes)
+        write_json_object(file, self.to_dict_without_outcomes(), "outcomes", outcomes)
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the report to ``path``: CSV when it ends in ``.csv`` (any case), else JSON.
@@ -320,6 +321,27 @@ def write_csv(outcomes: Iterable[NumberOutcome], file: IO[str]) -> None:
         }
         carriage_return = any("\r" in str(value) for value in values.values())
         (quoting if carriage_return else writer).writerow(values)
+
+
+def write_json_object(
+    file: IO[str],
+    head: dict[str, Any],
+    key: str,
+    items: Iterable[Any],
+    tail: Callable[[], dict[str, Any]] | None = None,
+) -> None:
+    """Write ``{**head, key: [*items], **tail()}`` as ``json.dumps(..., indent=2)`` would, and
+    a newline, holding one item at a time: ``tail`` is called once ``items`` is exhausted
+    (so it may report what they were). ``head`` must not be empty."""
+    file.write(json.dumps(head, indent=2)[: -len("\n}")] + f",\n  {json.dumps(key)}: [")
+    separator = "\n    "
+    for item in items:
+        file.write(separator + json.dumps(item, indent=2).replace("\n", "\n    "))
+        separator = ",\n    "
+    file.write("]" if separator == "\n    " else "\n  ]")
+    rest = tail() if tail is not None else {}
+    # json.dumps(rest, indent=2) is '{\n  "name": ...\n}': its lines between the braces.
+    file.write(("," + json.dumps(rest, indent=2)[1:-2] if rest else "") + "\n}\n")
 
 
 def replace_file(path: str | os.PathLike[str], write: Callable[[IO[str]], None]) -> None:

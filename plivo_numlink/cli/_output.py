@@ -18,7 +18,7 @@ from rich.text import Text
 
 import plivo_numlink as pn
 
-from .._report import replace_file
+from .._report import replace_file, write_json_object
 from . import _runner
 from ._runner import shown
 
@@ -298,34 +298,26 @@ def show_plan(action: str, campaign_id: str, requests: Any, as_json: bool, **mor
             if outcome.kind is pn.OutcomeKind.INVALID:
                 yield {"number": outcome.number, "error": outcome.error or ""}
 
+    def rest() -> dict[str, Any]:  # what the input was found to hold, once it is read
+        found = {"valid": counts[False], "duplicates": duplicates(), "callback": callback or None}
+        steps = requests(counts[False]) if callable(requests) else requests
+        extra = {} if unlink is None else {"unlink": unlink}
+        return {**(found if checked is not None else {}), "requests": steps, **extra}
+
     plan: dict[str, Any] = {"dry_run": True, "action": action, "campaign_id": campaign_id}
-    bad: list[dict[str, str]] = []
     if as_json:  # streamed: the invalid entries (any number of them) come as they are read
-        text = json.dumps({**plan, "invalid": []} if checked is not None else plan, indent=2)
-        if checked is not None:
-            sys.stdout.write(text[: -len("[]\n}")] + "[")
-            for item in invalid():
-                sys.stdout.write(("\n    " if counts[True] == 1 else ",\n    ") + json.dumps(item))
-            sys.stdout.write("\n  ]" if counts[True] else "]")
+        if checked is None:
+            click.echo(json.dumps({**plan, **rest()}, indent=2))
         else:
-            sys.stdout.write(text[: -len("\n}")])
-    else:
-        bad = [item for i, item in enumerate(invalid()) if i < SHOWN_INVALID]
-    valid, steps = counts[False], requests(counts[False]) if callable(requests) else requests
-    rest: dict[str, Any] = {}
-    if checked is not None:
-        rest.update(valid=valid, duplicates=duplicates(), callback=callback or None)
-    rest["requests"] = steps
-    if unlink is not None:
-        rest["unlink"] = unlink
-    exit_code = _runner.EXIT_NOT_OK if counts[True] else _runner.EXIT_OK
-    if as_json:
-        sys.stdout.write(",\n" + json.dumps(rest, indent=2)[2:] + "\n")
-        raise SystemExit(exit_code)
+            write_json_object(sys.stdout, plan, "invalid", invalid(), rest)
+        raise SystemExit(_runner.EXIT_NOT_OK if counts[True] else _runner.EXIT_OK)
+    bad = [item for i, item in enumerate(invalid()) if i < SHOWN_INVALID]
+    found = rest()
+    valid, steps = counts[False], found["requests"]
     print_ = stdout_console().print
     print_("[bold]dry run[/]: nothing is sent")
     if checked is not None:
-        skipped = plural(rest["duplicates"], "duplicate")
+        skipped = plural(found["duplicates"], "duplicate")
         print_(f"{action} campaign {campaign_id}: {plural(valid, 'valid number')}, ", end="")
         print_(f"{counts[True]:,} invalid, {skipped} skipped")
     print_("would send:")
@@ -346,4 +338,4 @@ def show_plan(action: str, campaign_id: str, requests: Any, as_json: bool, **mor
             print_(f"  {shown(entry['number'])}: {shown(entry['error'])}", markup=False)
         if counts[True] > SHOWN_INVALID:
             print_(f"  ... and {counts[True] - SHOWN_INVALID:,} more (--json lists them all)")
-    raise SystemExit(exit_code)
+    raise SystemExit(_runner.EXIT_NOT_OK if counts[True] else _runner.EXIT_OK)

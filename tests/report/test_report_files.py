@@ -4,6 +4,7 @@ through."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import stat
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from plivo_numlink import BulkReport, NumberOutcome, OutcomeKind
-from plivo_numlink._report import replace_file
+from plivo_numlink._report import replace_file, write_json_object
 
 
 def _report() -> BulkReport:
@@ -67,3 +68,15 @@ def test_a_new_report_gets_the_mode_open_would_give_it(tmp_path: Path) -> None:
     finally:
         os.umask(previous)
     assert stat.S_IMODE((tmp_path / "r.json").stat().st_mode) == 0o640
+
+
+@pytest.mark.parametrize("items", [[], [{"number": "1", "error": "x\ny"}, [1, 2]]])
+@pytest.mark.parametrize("tail", [None, {}, {"valid": 3, "requests": [{"count": None}]}])
+def test_a_streamed_json_object_is_what_json_dumps_writes(
+    items: list[object], tail: dict[str, object] | None
+) -> None:
+    head = {"dry_run": True, "campaign_id": "CUOGHIN"}
+    buffer = io.StringIO()
+    write_json_object(buffer, head, "invalid", iter(items), None if tail is None else lambda: tail)
+    expected = {**head, "invalid": items, **(tail or {})}
+    assert buffer.getvalue() == json.dumps(expected, indent=2) + "\n"
