@@ -27,6 +27,7 @@ from ._config import (  # noqa: F401
     DEFAULT_TIMEOUT,
 )
 from ._errors import (
+    AlreadyInStateError,
     APIStatusError,
     AuthenticationError,
     BadRequestError,
@@ -56,6 +57,7 @@ from ._version import __version__
 
 __all__ = [
     "APIStatusError",
+    "AlreadyInStateError",
     "AuthenticationError",
     "BadRequestError",
     "BulkReport",

@@ -7,14 +7,15 @@ sent; ``counter`` (optional) also counts the attempts for the caller.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
 import attrs
 
 from . import _protocol
-from ._errors import ResponseFormatError
+from ._errors import AlreadyInStateError, BadRequestError, ResponseFormatError
 from ._models import CampaignNumbers, LinkAck, NumberStatus
 from ._numbers import normalize_number, validate_callback, validate_campaign_id
 from ._protocol import CAMPAIGN_TEMPLATE, NUMBER_TEMPLATE
@@ -39,6 +40,18 @@ LIST_PAGE_SIZE = 20
 #: than a 10DLC campaign holds (carriers cap campaigns at tens to a few thousand numbers),
 #: and 100 s at the default rate. A server that keeps sending fresh pages ends there.
 MAX_LIST_PAGES = 5_000
+
+
+@contextlib.contextmanager
+def _already_in_state(action: str) -> Iterator[None]:
+    """A refusal saying the desired state already holds becomes AlreadyInStateError
+    (:func:`~._protocol.is_already_in_state` decides, as it does for the bulk calls)."""
+    try:
+        yield
+    except BadRequestError as exc:
+        if isinstance(exc, AlreadyInStateError) or not _protocol.is_already_in_state(action, exc):
+            raise
+        raise AlreadyInStateError.from_error(exc, action) from exc
 
 
 def campaign_path(requester: Requester, campaign_id: str) -> str:
@@ -66,7 +79,8 @@ async def link(
         raise ValueError("numbers is empty: give at least one number to link")
     body: dict[str, Any] = {"numbers": normalized}
     body.update(validate_callback(url, method))
-    answer = await requester.request("POST", CAMPAIGN_TEMPLATE, path, json=body)
+    with _already_in_state("link"):
+        answer = await requester.request("POST", CAMPAIGN_TEMPLATE, path, json=body)
     return _protocol.parse_ack(answer)
 
 
@@ -80,7 +94,8 @@ async def unlink(
 ) -> LinkAck:
     path = number_path(requester, campaign_id, number)
     body = validate_callback(url, method) or None
-    answer = await requester.request("DELETE", NUMBER_TEMPLATE, path, json=body)
+    with _already_in_state("unlink"):
+        answer = await requester.request("DELETE", NUMBER_TEMPLATE, path, json=body)
     return _protocol.parse_ack(answer)
 
 

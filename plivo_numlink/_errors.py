@@ -5,6 +5,7 @@
     PlivoError
     ├── APIStatusError           the server answered with a non-2xx status
     │   ├── BadRequestError      400 (and other 4xx without a class of their own)
+    │   │   └── AlreadyInStateError  link/unlink: the number is already in the desired state
     │   ├── AuthenticationError  401
     │   ├── ForbiddenError       403
     │   ├── NotFoundError        404
@@ -36,6 +37,7 @@ MAX_KEPT_BODY = 64 * 1024
 
 __all__ = [
     "APIStatusError",
+    "AlreadyInStateError",
     "AuthenticationError",
     "BadRequestError",
     "CampaignNotFoundError",
@@ -95,6 +97,32 @@ class APIStatusError(PlivoError):
 
 class BadRequestError(APIStatusError):
     """400, and any other 4xx status without a class of its own (405, 409, 422, ...)."""
+
+
+class AlreadyInStateError(BadRequestError):
+    """``link()`` or ``unlink()`` refused because the desired state already holds: "The number
+    X is already requested for linking" (or already linked), "The number X is not linked to
+    this campaign". A :class:`BadRequestError`, so ``except BadRequestError`` still catches
+    it; ``action`` is ``"link"`` or ``"unlink"``. The bulk calls report these numbers as
+    ``already`` (ok) instead of raising."""
+
+    action: str = ""
+
+    @classmethod
+    def from_error(cls, exc: APIStatusError, action: str) -> AlreadyInStateError:
+        """The same answer (status, api_id, body, text, request) as this class."""
+        error = cls(
+            exc.message,
+            status_code=exc.status_code,
+            api_id=exc.api_id,
+            body=exc.body,
+            text=exc.text,
+            method=exc.method,
+            path=exc.path,
+            retry_after=exc.retry_after,
+        )
+        error.action = action
+        return error
 
 
 class AuthenticationError(APIStatusError):

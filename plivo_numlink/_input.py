@@ -154,6 +154,8 @@ class NumberInput:
         self._first_line = 0
         self._iterator: Iterator[str] | None = None
         self._opened = self._closed = False
+        #: Repeats of an earlier entry that :meth:`iter_check` has skipped so far.
+        self.duplicates = 0
 
     @property
     def column_label(self) -> str:
@@ -284,23 +286,42 @@ class NumberInput:
         an entry that is not a valid US number, else ``NOT_ATTEMPTED``; repeats are counted
         in ``duplicates``. For a dry run, or to refuse a file before sending anything.
         """
-        outcomes: dict[str, NumberOutcome] = {}
-        duplicates = 0
+        outcomes = tuple(self.iter_check(action))
+        return BulkReport(outcomes, action=action, duplicates=self.duplicates)
+
+    def iter_check(self, action: str = "check") -> Iterator[NumberOutcome]:
+        """:meth:`check`'s outcomes, one at a time as the input is read, each with its line and
+        reason (what :meth:`annotate` adds); :attr:`duplicates` counts the repeats skipped.
+
+        Only each distinct entry's key is kept (to find the repeats), not its outcome: a
+        dry run over millions of lines streams its findings in a fraction of the memory.
+        """
+        seen: set[str] = set()
+        lines, notes = self.lines, self.notes
+        self.duplicates = 0
         for index, raw in enumerate(self):
             number, reason = try_normalize_number(raw)
             key = raw if number is None else number
-            if key in outcomes:
-                duplicates += 1
-            elif number is None:
-                outcomes[key] = NumberOutcome(
-                    key, OutcomeKind.INVALID, action, error=reason, input=raw, index=index
+            if key in seen:
+                self.duplicates += 1
+                continue
+            seen.add(key)
+            line = lines[index] if index < len(lines) else None
+            if number is None:
+                error = notes.get(key, reason)
+                yield NumberOutcome(
+                    key, OutcomeKind.INVALID, action, error, input=raw, index=index, line=line
                 )
             else:
-                outcomes[key] = NumberOutcome(
-                    key, OutcomeKind.NOT_ATTEMPTED, action, CHECKED, input=raw, index=index
+                yield NumberOutcome(
+                    key,
+                    OutcomeKind.NOT_ATTEMPTED,
+                    action,
+                    CHECKED,
+                    input=raw,
+                    index=index,
+                    line=line,
                 )
-        report = BulkReport(tuple(outcomes.values()), action=action, duplicates=duplicates)
-        return self.annotate(report)
 
     # -- parsing ------------------------------------------------------------------------------
 

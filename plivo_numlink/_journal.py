@@ -18,6 +18,13 @@ How it stays cheap and safe:
   last commits.
 - Lookups go per batch, with one query per batch: resuming a job of a million numbers holds
   one batch of outcomes in memory, not the journal.
+- One run at a time: opening takes an exclusive ``fcntl.flock`` on a lock file beside the
+  journal (``job.db`` -> ``job.db.lock``), held until :meth:`Journal.close` and released by
+  the operating system when the process ends, even by kill -9. A second opening (another
+  process, or this one) raises :class:`JournalError` before anything is sent. (SQLite's own
+  exclusive locking mode was not chosen: it would also shut out readers of the file.)
+- A journal that cannot be written (read-only file or directory) is refused at open: a
+  write transaction is tried there and rolled back.
 - A write that fails (disk full, file removed) is never dropped silently: its outcomes go
   back in the buffer and the next ``record()``, ``flush()`` or ``close()`` raises
   :class:`JournalError`.
@@ -26,6 +33,7 @@ How it stays cheap and safe:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import types
@@ -117,7 +125,9 @@ class Journal:
         Raises ``ValueError`` when the file belongs to another account, campaign or
         operation, is not a journal, or was written by a newer version of this library;
         :class:`JournalError` when it cannot be opened at all (missing directory, no
-        permission).
+        permission, a directory), cannot be written (read-only file or directory), or is
+        held by another run (its lock file ``<path>.lock`` is locked): until :meth:`close`,
+        this run holds it.
         """
         if action not in _ACTIONS:
             raise ValueError(f"action must be 'link' or 'unlink', not {action!r}")
@@ -136,9 +146,13 @@ class Journal:
         try:
             store = await asyncio.wrap_future(opening)
         except BaseException:
-            # A cancelled open may still finish on the thread: close what it opened there.
-            executor.submit(_close_opened, opening)
+            # A cancelled open may still finish on the thread: close what it opened there,
+            # and wait for that (unless cancelled again), so that the journal's lease is free
+            # for the next opening when this one has ended.
+            closing = executor.submit(_close_opened, opening)
             executor.shutdown(wait=False)
+            with contextlib.suppress(BaseException):  # the error being handled is raised below
+                await asyncio.shield(asyncio.wrap_future(closing))
             raise
         return cls(store=store, executor=executor, loop=loop, flush_interval=flush_interval)
 

@@ -10,6 +10,7 @@ import json
 import operator
 import os
 import sqlite3
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,12 +21,34 @@ from ._errors import JournalError
 from ._models import converter
 from ._report import NumberOutcome, OutcomeKind
 
-__all__ = ["FORMAT_VERSION", "JournalError", "JournalHeader", "JournalStore", "is_final"]
+if sys.platform == "win32":  # pragma: no cover - not tested here
+    import msvcrt
+
+    def _lock(descriptor: int) -> None:
+        msvcrt.locking(descriptor, msvcrt.LK_NBLCK, 1)
+
+else:
+    import fcntl
+
+    def _lock(descriptor: int) -> None:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+__all__ = [
+    "FORMAT_VERSION",
+    "LOCK_SUFFIX",
+    "JournalError",
+    "JournalHeader",
+    "JournalStore",
+    "is_final",
+]
 
 #: The file layout this module writes; a file with a higher version is refused.
 FORMAT_VERSION = 1
 #: SQLite's header field for "which application owns this file": "PNLJ".
 _APPLICATION_ID = 0x504E4C4A
+#: The lock file beside a journal (``job.db`` -> ``job.db.lock``): held by the run using it.
+LOCK_SUFFIX = ".lock"
 #: Keys per lookup query: SQLite before 3.32 allows at most 999 parameters per statement.
 _MAX_PARAMS = 500
 
@@ -111,33 +134,55 @@ class JournalHeader:
 class JournalStore:
     """An open journal file. Use from one thread at a time (the journal's worker thread)."""
 
-    def __init__(self, path: Path, connection: sqlite3.Connection, header: JournalHeader) -> None:
+    def __init__(
+        self, path: Path, connection: sqlite3.Connection, header: JournalHeader, lock: int = -1
+    ) -> None:
         self.path = path
         self.connection = connection
         self.header = header
         self._file_id = _file_id(path)
+        #: The descriptor of the held lock file (-1: none); closing it ends the lease.
+        self._lock = lock
 
     @classmethod
     def open(cls, path: Path, wanted: JournalHeader) -> JournalStore:
         """Open or make the journal at ``path`` for the job ``wanted`` describes.
 
+        The run holds the journal until :meth:`close`: an exclusive ``flock`` on the lock file
+        beside it (``path`` + ``.lock``), which the operating system releases when the
+        process ends however it ends. A second opening, from this or any process on the
+        machine, raises :class:`JournalError` while the first is open. The file is also
+        checked writable (a write transaction, rolled back) before this returns.
+
         ``ValueError`` for a file of another job, not a journal, or of a newer format;
-        :class:`JournalError` for a file that cannot be opened.
+        :class:`JournalError` for a file that cannot be opened, written or held.
         """
+        if path.is_dir():
+            raise JournalError(f"cannot open journal {path}: it is a directory")
+        lock = _hold(path)
         try:
             # Autocommit mode: the store issues BEGIN and COMMIT itself. The thread check is
             # off so that a cancelled open can be closed from the thread that gave up on it.
             connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
+            os.close(lock)
             raise JournalError(f"cannot open journal {path}: {exc}") from exc
         try:
-            return cls(path, connection, _prepare(connection, path, wanted))
+            header = _prepare(connection, path, wanted)
+            _check_writable(connection, path)
+            return cls(path, connection, header, lock)
         except BaseException:
             connection.close()
+            os.close(lock)
             raise
 
     def close(self) -> None:
-        self.connection.close()
+        try:
+            self.connection.close()
+        finally:
+            if self._lock != -1:
+                lock, self._lock = self._lock, -1
+                os.close(lock)
 
     def write(self, batch: list[NumberOutcome]) -> None:
         """Store ``batch`` in one transaction, each outcome replacing its key's earlier one."""
@@ -219,6 +264,51 @@ class JournalStore:
         return int(row[0]), int(row[1])
 
 
+def _hold(path: Path) -> int:
+    """Take the journal's lease: an exclusive lock on its lock file, or JournalError.
+
+    The lock file is opened without following a symbolic link, and left in place when the
+    run ends (removing it could let two runs lock two different files).
+    """
+    lock_path = path.with_name(path.name + LOCK_SUFFIX)
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        descriptor = os.open(lock_path, flags, 0o666)
+    except OSError as exc:
+        why = exc.strerror or exc
+        raise JournalError(f"cannot open journal {path}: its lock file {lock_path}: {why}") from exc
+    try:
+        _lock(descriptor)
+    except OSError as exc:
+        os.close(descriptor)
+        raise JournalError(
+            f"journal {path} is in use by another run (its lock file {lock_path.name} is held):"
+            " one run at a time per journal; wait for that run to end"
+        ) from exc
+    return descriptor
+
+
+def _check_writable(connection: sqlite3.Connection, path: Path) -> None:
+    """Refuse a journal that cannot be written (read-only file or directory) before any
+    request is sent: a write transaction, rolled back."""
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            connection.execute("UPDATE journal_header SET format = format")
+        finally:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+    except sqlite3.Error as exc:
+        raise _unwritable(path, exc) from exc
+
+
+def _unwritable(path: Path, exc: sqlite3.Error) -> JournalError:
+    return JournalError(
+        f"journal {path} cannot be written: {exc} (check the permissions of the file and of"
+        " its directory)"
+    )
+
+
 def _file_id(path: Path) -> tuple[int, int]:
     stat = os.stat(path)
     return stat.st_dev, stat.st_ino
@@ -244,6 +334,8 @@ def _prepare(connection: sqlite3.Connection, path: Path, wanted: JournalHeader) 
     except sqlite3.OperationalError as exc:
         if "no such table" in str(exc):
             raise ValueError(f"{name} is not a plivo-numlink journal: {exc}") from exc
+        if "readonly" in str(exc):  # WAL mode needs the -wal and -shm files beside it
+            raise _unwritable(path, exc) from exc
         raise JournalError(f"cannot open journal {path}: {exc}") from exc
     except sqlite3.DatabaseError as exc:
         # SQLITE_NOTADB and friends: the file is something else altogether.

@@ -98,6 +98,23 @@ class CampaignNumbers:
     def __contains__(self, number: object) -> bool:
         return any(entry.number == number for entry in self.phone_numbers)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The listing as JSON-ready data (what ``plivo-numlink list --json`` prints): the
+        campaign's fields, ``count``, and ``phone_numbers`` as ``{"number", "status"}`` with a
+        status this library does not know as Plivo wrote it."""
+        unknown = LinkStatus.UNKNOWN
+        numbers = [
+            {"number": e.number, "status": (e.status is unknown and e.raw_status) or e.status.value}
+            for e in self.phone_numbers
+        ]
+        return {
+            "campaign_id": self.campaign_id,
+            "campaign_alias": self.campaign_alias,
+            "usecase": self.usecase,
+            "count": len(numbers),
+            "phone_numbers": numbers,
+        }
+
     def status_of(self, number: str) -> LinkStatus | None:
         """The status of ``number`` (normalized form), or ``None`` when it is not listed."""
         for entry in self.phone_numbers:

@@ -6,12 +6,15 @@ order. Exports (JSON, CSV, dicts) go through the library's one cattrs converter.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import enum
 import io
 import json
+import os
+import tempfile
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
 import attrs
@@ -19,7 +22,14 @@ import attrs
 from ._models import LinkStatus, converter
 from ._numbers import try_normalize_number
 
-__all__ = ["BulkReport", "DuplicateEntry", "NumberOutcome", "OutcomeKind"]
+__all__ = [
+    "BulkReport",
+    "DuplicateEntry",
+    "NumberOutcome",
+    "OutcomeKind",
+    "replace_file",
+    "write_json_object",
+]
 
 
 class OutcomeKind(str, enum.Enum):
@@ -51,11 +61,28 @@ class OutcomeKind(str, enum.Enum):
         """Whether the desired state holds or was accepted."""
         return self in _OK_KINDS
 
+    @property
+    def meaning(self) -> str:
+        """What the kind means, in a few words for people (the CLI's summary shows them)."""
+        return _MEANINGS[self]
+
     def __str__(self) -> str:
         return self.value
 
 
 _OK_KINDS = frozenset({OutcomeKind.ACCEPTED, OutcomeKind.ALREADY, OutcomeKind.COMPLETED})
+_MEANINGS = {
+    OutcomeKind.ACCEPTED: "accepted by Plivo; processing goes on at Plivo",
+    OutcomeKind.ALREADY: "already in the desired state; nothing to do",
+    OutcomeKind.COMPLETED: "done, and confirmed by Plivo",
+    OutcomeKind.REMOTE_FAILED: "Plivo processed the request and reports FAILED",
+    OutcomeKind.PENDING: "still processing when the wait ended",
+    OutcomeKind.NOT_LISTED: "not in the campaign when the wait ended",
+    OutcomeKind.REJECTED: "refused by Plivo (4xx)",
+    OutcomeKind.ERROR: "no usable answer after retries",
+    OutcomeKind.INVALID: "not a valid US number; never sent",
+    OutcomeKind.NOT_ATTEMPTED: "never sent: the job stopped first",
+}
 
 
 def _ok_from_kind(self: NumberOutcome) -> bool:
@@ -225,14 +252,18 @@ class BulkReport:
         The same text, but ``to_json`` builds the whole document in memory first (about
         1.8 GB for a million numbers); this holds one outcome at a time.
         """
-        head = self.to_dict_without_outcomes()
-        file.write(json.dumps(head, indent=2)[: -len("\n}")] + ',\n  "outcomes": [')
-        separator = "\n    "
-        for outcome in self.outcomes:
-            item = json.dumps(converter.unstructure(outcome), indent=2)
-            file.write(separator + item.replace("\n", "\n    "))
-            separator = ",\n    "
-        file.write("\n  ]\n}\n" if self.outcomes else "]\n}\n")
+        outcomes = (converter.unstructure(outcome) for outcome in self.outcomes)
+        write_json_object(file, self.to_dict_without_outcomes(), "outcomes", outcomes)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the report to ``path``: CSV when it ends in ``.csv`` (any case), else JSON.
+
+        Written through a new temporary file, then renamed into place
+        (:func:`replace_file`): a failure leaves an older file at ``path`` whole, and no
+        existing file or planted symbolic link is ever written through.
+        """
+        csv_file = os.fspath(path).lower().endswith(".csv")
+        replace_file(path, self.write_csv if csv_file else self.write_json)
 
     def to_dict_without_outcomes(self) -> dict[str, Any]:
         """:meth:`to_dict` less its ``outcomes`` list (cheap for any size)."""
@@ -290,3 +321,63 @@ def write_csv(outcomes: Iterable[NumberOutcome], file: IO[str]) -> None:
         }
         carriage_return = any("\r" in str(value) for value in values.values())
         (quoting if carriage_return else writer).writerow(values)
+
+
+def write_json_object(
+    file: IO[str],
+    head: dict[str, Any],
+    key: str,
+    items: Iterable[Any],
+    tail: Callable[[], dict[str, Any]] | None = None,
+) -> None:
+    """Write ``{**head, key: [*items], **tail()}`` as ``json.dumps(..., indent=2)`` would, and
+    a newline, holding one item at a time: ``tail`` is called once ``items`` is exhausted
+    (so it may report what they were). ``head`` must not be empty."""
+    file.write(json.dumps(head, indent=2)[: -len("\n}")] + f",\n  {json.dumps(key)}: [")
+    separator = "\n    "
+    for item in items:
+        file.write(separator + json.dumps(item, indent=2).replace("\n", "\n    "))
+        separator = ",\n    "
+    file.write("]" if separator == "\n    " else "\n  ]")
+    rest = tail() if tail is not None else {}
+    # json.dumps(rest, indent=2) is '{\n  "name": ...\n}': its lines between the braces.
+    file.write(("," + json.dumps(rest, indent=2)[1:-2] if rest else "") + "\n}\n")
+
+
+def replace_file(path: str | os.PathLike[str], write: Callable[[IO[str]], None]) -> None:
+    """Write the text file ``path`` through ``write`` (UTF-8), replacing it only when done.
+
+    The text goes to a new temporary file in ``path``'s directory, created by
+    :func:`tempfile.mkstemp` (``O_CREAT | O_EXCL``, a random name: no existing file or
+    planted symbolic link is ever opened), then renamed over ``path`` with :func:`os.replace`
+    (a symbolic link at ``path`` is replaced, not followed). On any failure ``path`` is left
+    as it was and the temporary file is removed. The new file takes the mode of the regular
+    file it replaces, else ``0o666`` less the umask, as ``open()`` would give it.
+    """
+    target = os.path.abspath(os.fspath(path))
+    directory, name = os.path.split(target)
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
+    try:
+        try:
+            mode = os.stat(target, follow_symlinks=False)
+            permissions = mode.st_mode & 0o777 if os.path.isfile(target) else None
+        except OSError:
+            permissions = None
+        if permissions is None:
+            umask = os.umask(0o022)  # read it (there is no other portable way), then restore
+            os.umask(umask)
+            permissions = 0o666 & ~umask
+        if hasattr(os, "fchmod"):  # not on Windows, where mkstemp's file is fine as made
+            os.fchmod(descriptor, permissions)
+        with open(descriptor, "w", encoding="utf-8", newline="") as file:
+            descriptor = -1  # the file object owns it now
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        if descriptor != -1:
+            os.close(descriptor)
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise

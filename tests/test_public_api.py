@@ -44,6 +44,7 @@ ADDITIONS = {
     "JournalError",
     "DuplicateEntry",
     "CertificateVerificationError",
+    "AlreadyInStateError",
 }
 
 #: Names that left __all__ in 0.2 (see CHANGELOG.md) but stay importable for 0.1 code.

@@ -11,20 +11,22 @@ import click
 import plivo_numlink as pn
 
 from . import _bulk, _fake, _read
-from ._runner import EXIT_INTERRUPTED
+from ._runner import EXIT_INTERRUPTED, STOP_SIGNALS
 
 
 class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
-        handler = signal.getsignal(signal.SIGINT)  # a command may change it once interrupted
+        # A command changes them once interrupted (a second signal must not lose the report).
+        handlers = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             raise SystemExit(EXIT_INTERRUPTED) from None
         finally:
-            with contextlib.suppress(ValueError, TypeError):  # not the main thread; None
-                signal.signal(signal.SIGINT, handler)
+            for signum, handler in handlers.items():
+                with contextlib.suppress(ValueError, TypeError):  # not the main thread; None
+                    signal.signal(signum, handler)
 
 
 @click.group(
@@ -44,5 +46,5 @@ def cli() -> None:
     HTTPS_PROXY/NO_PROXY (or --proxy) and SSL_CERT_FILE (a PEM file of CAs) are honoured.
 
     Exit codes: 0 all ok, 1 some numbers not ok, 2 usage or configuration error,
-    130 interrupted.
+    130 interrupted (Ctrl-C), 143 terminated (SIGTERM; handled as Ctrl-C is).
     """

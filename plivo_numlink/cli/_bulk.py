@@ -4,8 +4,9 @@ with BulkRun.stop, whose report still accounts for every input line."""
 
 from __future__ import annotations
 
-import math
+import shlex
 import sys
+from collections.abc import Iterable
 from typing import Any, NoReturn
 
 import attrs
@@ -17,7 +18,7 @@ from . import _options as op
 from . import _output as out
 from ._options import INT_1, opt
 from ._read import read_campaign
-from ._runner import INTERRUPTED_REASON, CliError, interruptible, run, run_to_end
+from ._runner import CliError, interrupted_reason, interruptible, run, run_to_end
 
 _WAITED_FOR = (pn.OutcomeKind.ACCEPTED, pn.OutcomeKind.ALREADY)
 EPILOG = (
@@ -25,7 +26,7 @@ EPILOG = (
     "first row of plain text with no number in it is a header), or -f - for stdin (also read "
     "when no numbers are given and it is not a terminal). Blank lines and #-comments are "
     "skipped; lines that are not UTF-8 or not a number are reported as invalid. Ctrl-C stops "
-    "cleanly: the report still accounts for every number (exit 130)."
+    "cleanly (SIGTERM too): the report still accounts for every number (exit 130; 143)."
 )
 
 
@@ -117,18 +118,20 @@ def _run(action: str, opts: dict[str, Any]) -> NoReturn:
     session = None if dry_run and not job.unlink_extra else op.connect(dict(opts))
     with op.number_input(numbers, opts, None if dry_run else feedback) as source:
         if action in ("link", "unlink"):
-            if session is None:
-                _dry_run(job, source.check(action), ending["as_json"])
+            if session is None:  # streamed: a dry run over millions of lines stays small
+                more = {"duplicates": lambda: source.duplicates, "feedback": feedback}
+                _dry_run(job, source.iter_check(action), ending, **more)
             try:
                 report, interrupted = run(link_or_unlink(session, job, source, feedback))
             finally:
                 feedback.finish_job()
-            out.finish(report, feedback, **ending, interrupted=interrupted)
+            resume = _resume_hint(job) if interrupted else None
+            out.finish(report, feedback, **ending, interrupted=interrupted, resume=resume)
         entries = list(source)  # sync and wait read the whole input first anyway
         checked = source.annotate(pn.NumberInput(entries).check(action))
     extras = _extras(job, opts, checked, feedback)
     if session is None or dry_run:
-        _dry_run(job, checked, ending["as_json"], extras)
+        _dry_run(job, checked, ending, unlink=extras, feedback=feedback)
     try:
         work = interruptible(_one_call(session, job, entries, feedback))
         interrupted, result = run(work, campaign_id)
@@ -141,8 +144,17 @@ def _run(action: str, opts: dict[str, Any]) -> NoReturn:
         again = "sync keeps no partial results: run it again (it is safe to repeat)"
         if action == "sync":
             click.echo(f"interrupted: {again}", err=True)
-        result = _unsent(job, checked, INTERRUPTED_REASON + f"; {again}" * (action == "sync"))
+        result = _unsent(job, checked, interrupted_reason() + f"; {again}" * (action == "sync"))
     out.finish(source.annotate(result), feedback, **ending, interrupted=interrupted)
+
+
+def _resume_hint(job: Job) -> str:
+    if job.journal is None:  # numbers done are then answered "already": harmless, not free
+        return "run the same command again; with --journal PATH, a re-run skips what is settled"
+    return (
+        f"run the same command again, with --journal {shlex.quote(job.journal)}: what it"
+        " settled is not sent again"
+    )
 
 
 def _unsent(job: Job, checked: pn.BulkReport, reason: str) -> pn.BulkReport:
@@ -218,7 +230,7 @@ async def link_or_unlink(
                 source.close()
                 feedback.note("the rest of the terminal input is not read")
             click.echo(f"interrupted: reading the rest of {source.name} (not sent)", err=True)
-            bulk.stop(INTERRUPTED_REASON)
+            bulk.stop(interrupted_reason())
         report = bulk.report()
         if job.wait and not interrupted and report.stopped_reason is None:
             count = out.plural(sum(o.kind in _WAITED_FOR for o in report), "number")
@@ -231,7 +243,7 @@ async def link_or_unlink(
                 feedback.finish_phase()
             report = waited or report
     if interrupted:
-        report = attrs.evolve(report, stopped_reason=report.stopped_reason or INTERRUPTED_REASON)
+        report = attrs.evolve(report, stopped_reason=report.stopped_reason or interrupted_reason())
     return source.annotate(report), interrupted
 
 
@@ -258,26 +270,26 @@ async def _one_call(
             feedback.finish_phase()
 
 
-def _dry_run(
-    job: Job, checked: pn.BulkReport, as_json: bool, extras: list[str] | None = None
-) -> NoReturn:
+def _dry_run(job: Job, checked: Iterable[pn.NumberOutcome], ending: Any, **more: Any) -> NoReturn:
     """Show the requests a real run would send (and which numbers sync would unlink)."""
-    valid = sum(o.kind is not pn.OutcomeKind.INVALID for o in checked)
     campaign, number = out.CAMPAIGN_PATH % job.campaign_id, out.NUMBER_PATH % job.campaign_id
-    sync = job.action == "sync"
-    link_why = "link the numbers missing or FAILED (at most this many)" if sync else "link"
-    polls = f"poll every {job.poll_interval:g} s for up to {job.wait_timeout:g} s"
-    batches = math.ceil(valid / job.batch_size)
-    sizes = {"numbers": valid, "batch_size": job.batch_size}
-    post = out.request("POST", campaign, batches, link_why, **sizes)
-    extra_why = "unlink each linked number not in the input"
-    steps = [
-        (sync, out.request("GET", campaign, None, "read the campaign")),
-        (job.action in ("link", "sync"), post),
-        (job.action == "unlink", out.request("DELETE", number, valid, "unlink", numbers=valid)),
-        (job.unlink_extra, out.request("DELETE", number, len(extras or ()), extra_why)),
-        (job.wait, out.request("GET", f"{campaign} or {number}", None, polls)),
-    ]
-    plan = [step for wanted, step in steps if wanted]
-    shown: dict[str, Any] = {"checked": checked, "callback": job.callback, "unlink": extras}
-    out.show_plan(job.action, job.campaign_id, plan, as_json, **shown)
+    sync, extras = job.action == "sync", len(more.get("unlink") or ())
+
+    def steps(valid: int) -> list[dict[str, Any]]:
+        plan = [out.request("GET", campaign, None, "read the campaign")] if sync else []
+        if job.action in ("link", "sync"):
+            why = "link the numbers missing or FAILED (at most this many)" if sync else "link"
+            sizes = {"numbers": valid, "batch_size": job.batch_size}
+            plan.append(out.request("POST", campaign, -(-valid // job.batch_size), why, **sizes))
+        if job.action == "unlink":
+            plan.append(out.request("DELETE", number, valid, "unlink", numbers=valid))
+        if job.unlink_extra:
+            why = "unlink each linked number not in the input"
+            plan.append(out.request("DELETE", number, extras, why))
+        if job.wait:
+            polls = f"poll every {job.poll_interval:g} s for up to {job.wait_timeout:g} s"
+            plan.append(out.request("GET", f"{campaign} or {number}", None, polls))
+        return plan
+
+    shown = {"checked": checked, "callback": job.callback, "report_path": ending["report_path"]}
+    out.show_plan(job.action, job.campaign_id, steps, ending["as_json"], **shown, **more)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import signal
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -14,12 +13,10 @@ import plivo_numlink as pn
 from ._bulk import Job, link_or_unlink
 from ._options import opt, options, output_options
 from ._output import Feedback, plural, render_summary, stdout_console, write_report
-from ._runner import EXIT_INTERRUPTED, EXIT_NOT_OK, EXIT_OK, CliError, interruptible, run
+from ._runner import EXIT_NOT_OK, EXIT_OK, CliError, exit_interrupted, interruptible, run
 
 if TYPE_CHECKING:
     from ..testing import FakePlivo
-
-_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def _numbers(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
@@ -62,6 +59,7 @@ def fake_server_command(host: str, port: int, error_rates: Any, **settings: Any)
     5xx, dropped connections, 429). Its credentials are public test values, not secrets.
     """
     from ..testing import serve  # the fake server, only for the commands that run one
+    from ..testing._main import ready_lines
 
     try:
         campaigns = [pn.validate_campaign_id(campaign) for campaign in settings["campaigns"]]
@@ -72,25 +70,11 @@ def fake_server_command(host: str, port: int, error_rates: Any, **settings: Any)
 
     def ready(fake: FakePlivo) -> None:
         served.append(fake)
-        credentials = f"PLIVO_AUTH_ID={fake.auth_id} PLIVO_AUTH_TOKEN={fake.auth_token}"
-        first = campaigns[0] if campaigns else "CUOGHIN"
-        for line in (
-            f"fake Plivo Number Linking API listening on {fake.base_url}",
-            f"  auth id:    {fake.auth_id}",
-            f"  auth token: {fake.auth_token}   (the fake's public test token, not a secret)",
-            f"  campaigns:  {', '.join(fake.campaigns)}",
-            "point the CLI at it:",
-            f"  export {credentials} PLIVO_NUMLINK_BASE_URL={fake.base_url}",
-            f"  plivo-numlink link {first} 12125557777 --wait --poll-interval 0.5",
-            "or in one line:",
-            f"  {credentials} plivo-numlink link --base-url {fake.base_url} {first} 12125557777",
-            "press Ctrl-C to stop",
-        ):
-            click.echo(line)
+        click.echo("\n".join(ready_lines(fake)))
 
     async def main() -> None:
         try:
-            await interruptible(serve(host, port, on_ready=ready, **settings), _SIGNALS)
+            await interruptible(serve(host, port, on_ready=ready, **settings))
         finally:
             if served:  # serve() stops it when cancelled, but it may end other ways
                 await served[0].stop()
@@ -103,18 +87,7 @@ def fake_server_command(host: str, port: int, error_rates: Any, **settings: Any)
     click.echo(f"stopped after {plural(requests, 'request')}", err=True)
 
 
-DEMO_CAMPAIGN = "CUOGHIN"
 DEMO_LIMITS: dict[str, Any] = {"concurrency": 20, "rate_limit": 100.0}
-#: The demo's server: a little misbehaving; processing takes half a second, so one pass over
-#: the campaign usually confirms every number (paging through 3,000 takes a few seconds).
-DEMO_FAKE: dict[str, Any] = {
-    "campaigns": (DEMO_CAMPAIGN,),
-    "error_rates": {503: 0.02},
-    "drop_rate": 0.005,
-    "latency": (0.005, 0.03),
-    "complete_after": 0.5,
-    "complete_after_polls": 0,
-}
 
 
 @click.command("demo")
@@ -131,6 +104,7 @@ def demo_command(count: int, seed: int, poll_interval: float, **out: Any) -> Non
     the planted ones.
     """
     from .. import testing  # the fake server, only for the commands that run one
+    from ..testing._demo import DEMO_CAMPAIGN, DEMO_FAKE
 
     plan = testing.demo_plan(count, seed)
     feedback = Feedback(out["progress"], quiet=out["quiet"] or out["as_json"])
@@ -139,14 +113,7 @@ def demo_command(count: int, seed: int, poll_interval: float, **out: Any) -> Non
 
     async def work() -> tuple[pn.BulkReport, bool]:
         async with fake:
-            feedback.note(
-                f"[bold]plivo-numlink demo[/]: a fake Plivo API runs at {fake.base_url} (in "
-                "this process). It misbehaves a little: 2% of requests get HTTP 503, 0.5% of "
-                f"connections drop. {len(plan.entries):,} entries to link in mixed formats, "
-                f"{len(plan.invalid) + plan.duplicates + len(plan.fail_numbers)} of them planted "
-                "faults: invalid entries, a repeat, and numbers the server will fail.",
-                markup=True,
-            )
+            feedback.note(plan.intro(fake.base_url), markup=True)
             limits = {"base_url": fake.base_url, **DEMO_LIMITS}
             session = pn.NumLinkSession(fake.auth_id, fake.auth_token, **limits)
             return await link_or_unlink(session, job, pn.NumberInput(plan.entries), feedback)
@@ -163,28 +130,11 @@ def demo_command(count: int, seed: int, poll_interval: float, **out: Any) -> Non
         render_summary(report, stdout_console())
     if interrupted:
         click.echo("interrupted", err=True)
-        raise SystemExit(EXIT_INTERRUPTED)
-    planted = set(plan.invalid) | set(plan.fail_numbers)
-    not_ok = {outcome.number for outcome in report.failed}
-    expected = not_ok == planted and report.stopped_reason is None
+        exit_interrupted()
+    not_ok = [outcome.number for outcome in report.failed]
+    error, lines = plan.explain(not_ok, report.stopped_reason, fake.count_by_status)
     if not feedback.quiet:
-        statuses = fake.count_by_status
-        faults = sum(count for status, count in statuses.items() if status and status >= 500)
-        print_ = stdout_console().print
-        print_()
-        if expected:
-            print_(
-                f"[green]As planned[/]: the {len(not_ok)} numbers not ok are the "
-                f"{len(plan.invalid)} invalid entries (never sent) and the "
-                f"{len(plan.fail_numbers)} numbers the fake server was told to fail. "
-                "Every other number is linked and confirmed COMPLETED."
-            )
-        drops = plural(statuses.get(None, 0), "connection")
-        print_(f"Retried: {plural(faults, '5xx answer')} and {drops} the server dropped.")
-        print_("Next: `plivo-numlink fake-server` runs the fake for your own commands.")
-    if not expected:
-        unexpected, missing = sorted(not_ok - planted)[:5], sorted(planted - not_ok)[:5]
-        stopped = f", stopped: {report.stopped_reason}" if report.stopped_reason else ""
-        seen = f"unexpected failures {unexpected}, planted failures not seen {missing}{stopped}"
-        click.echo(f"error: the demo did not end as planned: {seen}", err=True)
-    raise SystemExit(EXIT_OK if expected else EXIT_NOT_OK)
+        stdout_console().print("\n".join(lines))
+    if error is not None:
+        click.echo(f"error: the demo did not end as planned: {error}", err=True)
+    raise SystemExit(EXIT_OK if error is None else EXIT_NOT_OK)

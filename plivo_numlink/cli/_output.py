@@ -3,13 +3,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any, NoReturn
 
 import click
@@ -20,6 +18,7 @@ from rich.text import Text
 
 import plivo_numlink as pn
 
+from .._report import replace_file, write_json_object
 from . import _runner
 from ._runner import shown
 
@@ -32,19 +31,6 @@ SHOWN_FAILURES, SHOWN_INVALID = 10, 20
 #: The paths of ``--dry-run``'s plans (the auth id is not needed for a dry run).
 CAMPAIGN_PATH = "/v1/Account/{auth_id}/10dlc/Campaign/%s/Number/"
 NUMBER_PATH = CAMPAIGN_PATH + "{number}/"
-
-KIND_MEANINGS = {
-    pn.OutcomeKind.ACCEPTED: "accepted by Plivo; processing goes on at Plivo",
-    pn.OutcomeKind.ALREADY: "already in the desired state; nothing to do",
-    pn.OutcomeKind.COMPLETED: "done, and confirmed by Plivo",
-    pn.OutcomeKind.REMOTE_FAILED: "Plivo processed the request and reports FAILED",
-    pn.OutcomeKind.PENDING: "still processing when the wait ended",
-    pn.OutcomeKind.NOT_LISTED: "not in the campaign when the wait ended",
-    pn.OutcomeKind.REJECTED: "refused by Plivo (4xx)",
-    pn.OutcomeKind.ERROR: "no usable answer after retries",
-    pn.OutcomeKind.INVALID: "not a valid US number; never sent",
-    pn.OutcomeKind.NOT_ATTEMPTED: "never sent: the job stopped first",
-}
 
 
 def stdout_console() -> Console:
@@ -184,7 +170,10 @@ def render_summary(report: pn.BulkReport, console: Console) -> None:
     table = Table("outcome", Column("count", justify="right"), "meaning")
     for kind in (kind for kind in pn.OutcomeKind if counts[kind]):
         mark = "[green]ok[/]" if kind.ok else "[red]not ok[/]"
-        table.add_row(f"{kind.value} ({mark})", f"{counts[kind]:,}", KIND_MEANINGS[kind])
+        meaning = kind.meaning
+        if report.resumed and kind in (pn.OutcomeKind.ACCEPTED, pn.OutcomeKind.REJECTED):
+            meaning = meaning.replace(" by Plivo", " by Plivo, in this run or an earlier one")
+        table.add_row(f"{kind.value} ({mark})", f"{counts[kind]:,}", meaning)
     if not total:
         table.add_row("-", "0", "no numbers in the input")
     console.print(table)
@@ -202,21 +191,19 @@ def render_summary(report: pn.BulkReport, console: Console) -> None:
     if report.duplicates:
         repeated = "repeated entry" if report.duplicates == 1 else "repeated entries"
         line += f"; {report.duplicates:,} {repeated} skipped"
+    if report.resumed:
+        line += f"; {report.resumed:,} from the journal (settled by an earlier run, not sent again)"
     console.print(line)
     if report.stopped_reason:
         console.print(Text.assemble(("stopped: ", "red"), shown(report.stopped_reason)))
 
 
 def write_file(path: str, write: Callable[[IO[str]], None]) -> None:
-    """Write ``path`` through ``write``; a half-written file never replaces the old one."""
-    partial = f"{path}.partial"
+    """Write ``path`` through ``write``: a new temporary file renamed into place, so a
+    half-written file never replaces the old one and no planted link is followed."""
     try:
-        with open(partial, "w", encoding="utf-8", newline="") as file:
-            write(file)
-        os.replace(partial, path)
+        replace_file(path, write)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(partial)
         message = f"cannot write the report to {path}: {exc.strerror or exc}"
         raise _runner.CliError(message) from None
 
@@ -235,6 +222,7 @@ def finish(
     as_json: bool,
     report_path: str | None,
     interrupted: bool = False,
+    resume: str | None = None,
 ) -> NoReturn:
     """Print and write the report, then exit with the code it calls for."""
     if report_path is not None:
@@ -250,19 +238,35 @@ def finish(
         if report.failed and report_path is None and not interrupted:
             feedback.note("every number's outcome: add --report out.csv (or .json)")
     if interrupted:
-        undone = "pending" if report.action.startswith("wait") else "not_attempted (never sent)"
-        click.echo(f"interrupted: the numbers not done are reported as {undone}", err=True)
-        raise SystemExit(_runner.EXIT_INTERRUPTED)
+        click.echo(f"interrupted: {_undone(report)}", err=True)
+        if resume is not None:
+            click.echo(f"to resume: {resume}", err=True)
+        _runner.exit_interrupted()
     stopped = report.stopped_reason
     if stopped is not None:
-        # 401/403 and an unknown campaign stop a job at once: configuration errors (exit 2).
+        # 401/403, an unknown campaign and a job that could send nothing at all (its rate-limit
+        # storage or journal failed first) are configuration errors (exit 2).
         codes = {o.status_code for o in report.outcomes if o.status_code in (401, 403, 404)}
         campaign = 404 in codes and "campaign" in stopped.lower()
         hint = _runner.CREDENTIALS_HINT if codes & {401, 403} else _runner.CAMPAIGN_HINT
         hint = f"; {hint}" if codes & {401, 403} or campaign else ""
+        unsent = not report.requests and not any(o.attempts for o in report)
         click.echo(f"error: the job stopped: {shown(stopped)}{hint}", err=True)
-        raise SystemExit(_runner.EXIT_USAGE if hint else _runner.EXIT_NOT_OK)
+        raise SystemExit(_runner.EXIT_USAGE if hint or unsent else _runner.EXIT_NOT_OK)
     raise SystemExit(_runner.EXIT_OK if report.ok else _runner.EXIT_NOT_OK)
+
+
+def _undone(report: pn.BulkReport) -> str:
+    """What became of the numbers not done, in the counts the summary shows."""
+    if report.action.startswith("wait"):
+        return "the numbers not done are reported as pending"
+    unsent = sum(o.kind is pn.OutcomeKind.NOT_ATTEMPTED for o in report)
+    cut = sum(
+        o.kind is pn.OutcomeKind.ERROR and (o.error or "").startswith("interrupted") for o in report
+    )
+    # Those in flight were sent, but their answer never came: Plivo may have acted on them.
+    cut_text = f"; {plural(cut, 'number')} in flight, answer unknown: error (interrupted)"
+    return f"{plural(unsent, 'number')} never sent: not_attempted" + cut_text * bool(cut)
 
 
 def request(method: str, path: str, count: int | None, why: str, **more: int) -> dict[str, Any]:
@@ -271,32 +275,53 @@ def request(method: str, path: str, count: int | None, why: str, **more: int) ->
 
 
 def show_plan(action: str, campaign_id: str, requests: Any, as_json: bool, **more: Any) -> NoReturn:
-    """A dry run's plan: the input's check (``checked``), then the requests a real run would
-    send (with ``callback``), and for sync --unlink-extra the numbers it would ``unlink``."""
-    checked: pn.BulkReport | None = more.get("checked")
-    callback, unlink = more.get("callback"), more.get("unlink")
+    """A dry run's plan: the input's check (``checked``: outcomes, read once as they come, the
+    invalid ones streamed; ``duplicates()``: the repeats it skipped), then the requests a real
+    run would send (a list, or a function of the valid count; with ``callback``), and for sync
+    --unlink-extra the numbers it would ``unlink``. With ``report_path``, the checked input is
+    also written there as a report: every number not sent."""
+    checked: Iterable[pn.NumberOutcome] | None = more.get("checked")
+    callback, unlink, report_path = more.get("callback"), more.get("unlink"), more["report_path"]
+    duplicates = more.get("duplicates") or (lambda: getattr(checked, "duplicates", 0))
+    if report_path is not None and checked is None:
+        click.echo(f"no report written to {report_path}: this dry run reads no numbers", err=True)
+    elif report_path is not None and checked is not None:
+        checked = tuple(checked)  # the report needs them all; the plan reads them again
+        fields: dict[str, Any] = {"duplicates": duplicates(), "stopped_reason": "dry run"}
+        report = pn.BulkReport(checked, action=action, campaign_id=campaign_id, **fields)
+        write_report(report, report_path, more.get("feedback"))
+    counts: Counter[bool] = Counter()
+
+    def invalid() -> Iterator[dict[str, str]]:
+        for outcome in checked or ():
+            counts[outcome.kind is pn.OutcomeKind.INVALID] += 1
+            if outcome.kind is pn.OutcomeKind.INVALID:
+                yield {"number": outcome.number, "error": outcome.error or ""}
+
+    def rest() -> dict[str, Any]:  # what the input was found to hold, once it is read
+        found = {"valid": counts[False], "duplicates": duplicates(), "callback": callback or None}
+        steps = requests(counts[False]) if callable(requests) else requests
+        extra = {} if unlink is None else {"unlink": unlink}
+        return {**(found if checked is not None else {}), "requests": steps, **extra}
+
     plan: dict[str, Any] = {"dry_run": True, "action": action, "campaign_id": campaign_id}
-    bad = [o for o in (checked or ()) if o.kind is pn.OutcomeKind.INVALID]
-    invalid = [{"number": o.number, "error": o.error or ""} for o in bad]
-    valid = len(checked or ()) - len(invalid)
-    if checked is not None:
-        plan.update(valid=valid, invalid=invalid, duplicates=checked.duplicates)
-        plan["callback"] = callback or None
-    plan["requests"] = requests
-    if unlink is not None:
-        plan["unlink"] = unlink
-    exit_code = _runner.EXIT_NOT_OK if invalid else _runner.EXIT_OK
-    if as_json:
-        click.echo(json.dumps(plan, indent=2))
-        raise SystemExit(exit_code)
+    if as_json:  # streamed: the invalid entries (any number of them) come as they are read
+        if checked is None:
+            click.echo(json.dumps({**plan, **rest()}, indent=2))
+        else:
+            write_json_object(sys.stdout, plan, "invalid", invalid(), rest)
+        raise SystemExit(_runner.EXIT_NOT_OK if counts[True] else _runner.EXIT_OK)
+    bad = [item for i, item in enumerate(invalid()) if i < SHOWN_INVALID]
+    found = rest()
+    valid, steps = counts[False], found["requests"]
     print_ = stdout_console().print
     print_("[bold]dry run[/]: nothing is sent")
     if checked is not None:
-        duplicates = plural(checked.duplicates, "duplicate")
+        skipped = plural(found["duplicates"], "duplicate")
         print_(f"{action} campaign {campaign_id}: {plural(valid, 'valid number')}, ", end="")
-        print_(f"{len(invalid):,} invalid, {duplicates} skipped")
+        print_(f"{counts[True]:,} invalid, {skipped} skipped")
     print_("would send:")
-    for step in requests:
+    for step in steps:
         count = step["count"]
         times = "as needed" if count is None else plural(count, "request")
         each = f" (at most {step['batch_size']} numbers each)" if "batch_size" in step else ""
@@ -307,10 +332,10 @@ def show_plan(action: str, campaign_id: str, requests: Any, as_json: bool, **mor
     if unlink is not None:
         print_(f"would unlink {plural(len(unlink), 'number')} not in the input:")
         print_("".join(f"  {shown(number)}\n" for number in unlink), end="", markup=False)
-    if invalid:
-        print_(f"invalid numbers (never sent): {len(invalid):,}")
-        for entry in invalid[:SHOWN_INVALID]:
+    if counts[True]:
+        print_(f"invalid numbers (never sent): {counts[True]:,}")
+        for entry in bad:
             print_(f"  {shown(entry['number'])}: {shown(entry['error'])}", markup=False)
-        if len(invalid) > SHOWN_INVALID:
-            print_(f"  ... and {len(invalid) - SHOWN_INVALID:,} more (--json lists them all)")
-    raise SystemExit(exit_code)
+        if counts[True] > SHOWN_INVALID:
+            print_(f"  ... and {counts[True] - SHOWN_INVALID:,} more (--json lists them all)")
+    raise SystemExit(_runner.EXIT_NOT_OK if counts[True] else _runner.EXIT_OK)

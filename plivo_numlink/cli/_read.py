@@ -27,22 +27,6 @@ _STYLE: dict[pn.LinkStatus | None, str] = {
 }
 
 
-def _listing(campaign: pn.CampaignNumbers) -> dict[str, Any]:
-    """``list --json``'s document (a status this library does not know as Plivo wrote it)."""
-    unknown = pn.LinkStatus.UNKNOWN
-    numbers = [
-        {"number": e.number, "status": (e.status is unknown and e.raw_status) or e.status.value}
-        for e in campaign.phone_numbers
-    ]
-    return {
-        "campaign_id": campaign.campaign_id,
-        "campaign_alias": campaign.campaign_alias,
-        "usecase": campaign.usecase,
-        "count": len(numbers),
-        "phone_numbers": numbers,
-    }
-
-
 async def read_campaign(
     session: pn.NumLinkSession, campaign_id: str, feedback: out.Feedback
 ) -> pn.CampaignNumbers:
@@ -80,11 +64,11 @@ def list_command(**opts: Any) -> None:
     as_json, report_path = opts.pop("as_json"), opts.pop("report_path")
     if opts.pop("dry_run"):
         plan = [out.request("GET", out.CAMPAIGN_PATH % campaign_id, None, "read the campaign")]
-        out.show_plan("list", campaign_id, plan, as_json)
+        out.show_plan("list", campaign_id, plan, as_json, report_path=report_path)
     session = op.connect(opts)
     feedback = out.Feedback(opts.pop("progress"), quiet=opts.pop("quiet"))
     campaign = run_to_end(read_campaign(session, campaign_id, feedback), campaign_id)
-    data = _listing(campaign)
+    data = campaign.to_dict()
     count = out.plural(data["count"], "number")
     if report_path is not None:
 
@@ -124,7 +108,7 @@ def _status_text(outcome: pn.NumberOutcome) -> str | None:
 @op.numbers_command(
     "status",
     "Numbers: as arguments, or -f FILE, or -f - for stdin.",
-    op.ignored(*op.SENDING),
+    op.ignored(*op.SENDING, "--progress"),
     out=op.report_options,
 )
 def status_command(**opts: Any) -> None:
@@ -146,7 +130,8 @@ def status_command(**opts: Any) -> None:
     if opts.pop("dry_run"):
         path, why = out.NUMBER_PATH % campaign_id, "read each number's status"
         plan = [out.request("GET", path, len(wanted), why)]
-        out.show_plan("status", campaign_id, plan, as_json, checked=checked)
+        given = {"checked": checked, "report_path": report_path, "feedback": feedback}
+        out.show_plan("status", campaign_id, plan, as_json, **given)
     session = op.connect(opts)
 
     async def work() -> pn.BulkReport:
@@ -155,14 +140,14 @@ def status_command(**opts: Any) -> None:
 
     interrupted, report = rn.run(rn.interruptible(work()), campaign_id)
     if report is None:  # Ctrl-C: the checked input, every number not attempted, is the report
-        why = rn.INTERRUPTED_REASON
+        why = rn.interrupted_reason()
         lines = tuple(attrs.evolve(o, error=why) for o in checked)
         report = attrs.evolve(checked, outcomes=lines, campaign_id=campaign_id, stopped_reason=why)
     if report_path is not None:
         out.write_report(report, report_path, feedback)
     if interrupted:
         click.echo("interrupted", err=True)
-        raise SystemExit(rn.EXIT_INTERRUPTED)
+        rn.exit_interrupted()
     rows = [(o, _status_text(o)) for o in report]
     if as_json:
         data = [

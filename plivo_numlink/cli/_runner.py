@@ -10,7 +10,7 @@ import re
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
-from typing import IO, Any, TypeVar
+from typing import IO, Any, NoReturn, TypeVar
 
 import click
 
@@ -21,8 +21,21 @@ T = TypeVar("T")
 EXIT_OK = 0
 EXIT_NOT_OK = 1
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
-INTERRUPTED_REASON = "interrupted by the user (Ctrl-C)"
+EXIT_INTERRUPTED = 130  # 128 + SIGINT; SIGTERM (a container stop, timeout): 143
+#: The signals that stop a command cleanly, and what each is called in its report.
+STOP_SIGNALS: dict[int, str] = {signal.SIGINT: "by the user (Ctrl-C)", signal.SIGTERM: "by SIGTERM"}
+_stopped_by: list[int] = [signal.SIGINT]  # the last signal that stopped a command
+
+
+def interrupted_reason() -> str:
+    return f"interrupted {STOP_SIGNALS[_stopped_by[0]]}"
+
+
+def exit_interrupted() -> NoReturn:
+    """Exit as a process stopped by the signal that interrupted it: 130 or 143."""
+    raise SystemExit(128 + _stopped_by[0])
+
+
 CREDENTIALS_HINT = "check PLIVO_AUTH_ID and PLIVO_AUTH_TOKEN"
 CAMPAIGN_HINT = "check the campaign id"
 
@@ -62,6 +75,8 @@ def user_errors(campaign: str | None = None) -> Iterator[None]:
         raise CliError(f"{where}{exc}; {CAMPAIGN_HINT}") from None
     except pn.ConfigurationError as exc:
         raise CliError(str(exc).replace("base_url", "--base-url")) from None
+    except pn.JournalError as exc:  # raised only while opening it, before anything is sent
+        raise CliError(str(exc)) from None
     except pn.PlivoError as exc:
         raise CliFailure(str(exc)) from None
     except ValueError as exc:  # a bad callback or column: found before any request
@@ -79,27 +94,29 @@ def run_to_end(work: Coroutine[Any, Any, T], campaign: str | None = None) -> T:
     interrupted, result = run(interruptible(work), campaign)
     if interrupted or result is None:
         click.echo("interrupted", err=True)
-        raise SystemExit(EXIT_INTERRUPTED)
+        exit_interrupted()
     return result
 
 
-def _route_signals(signals: Sequence[int], callback: Callable[[], None]) -> Callable[[bool], None]:
-    """Route ``signals`` to ``callback`` in the running loop; return the undo function. (Where
-    that is not possible, Ctrl-C raises KeyboardInterrupt, which interruptible catches.)"""
+def _route_signals(
+    signals: Sequence[int], callback: Callable[[int], None]
+) -> Callable[[bool], None]:
+    """Route ``signals`` to ``callback(signum)`` in the running loop; return the undo function.
+    (Where that is not possible, Ctrl-C raises KeyboardInterrupt, which interruptible catches.)"""
     loop = asyncio.get_running_loop()
     previous = {signum: signal.getsignal(signum) for signum in signals}
     try:
         for signum in signals:
-            loop.add_signal_handler(signum, callback)
+            loop.add_signal_handler(signum, callback, signum)
     except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or Windows
         return lambda stopping: None
 
     def restore(stopping: bool) -> None:
         for signum, handler in previous.items():
             loop.remove_signal_handler(signum)
-            # Once interrupted, a second Ctrl-C must not lose the report being written (the
-            # command group puts the previous handler back when the command ends).
-            handler = _again if signum == signal.SIGINT and stopping else handler
+            # Once interrupted, a second Ctrl-C or SIGTERM must not lose the report being
+            # written (the command group puts the previous handlers back when it ends).
+            handler = _again if stopping else handler
             if handler is not None:
                 signal.signal(signum, handler)
 
@@ -118,15 +135,17 @@ async def _catch_interrupt(work: Awaitable[T]) -> tuple[bool, T | None]:
 
 
 async def interruptible(
-    work: Awaitable[T], signals: Sequence[int] = (signal.SIGINT,)
+    work: Awaitable[T], signals: Sequence[int] = tuple(STOP_SIGNALS)
 ) -> tuple[bool, T | None]:
-    """Await ``work``; Ctrl-C cancels it. Returns ``(interrupted, result or None)``."""
+    """Await ``work``; Ctrl-C or SIGTERM cancels it. Returns ``(interrupted, result or None)``."""
     task = asyncio.ensure_future(_catch_interrupt(work))
     interrupted = False
+    _stopped_by[0] = signal.SIGINT
 
-    def on_signal() -> None:
+    def on_signal(signum: int) -> None:
         nonlocal interrupted
         interrupted = True
+        _stopped_by[0] = signum
         task.cancel()
 
     restore = _route_signals(signals, on_signal)

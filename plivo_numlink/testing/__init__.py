@@ -32,6 +32,10 @@ What it models:
 - Campaigns that already hold linked numbers: ``FakePlivo(prelink=1000)`` (generated
   numbers) or ``prelink={"CUOGHIN": [...]}``, and ``add_campaign(id, numbers=[...])``.
 
+From a shell, with no extra installed: ``python -m plivo_numlink.testing [--port N]
+[--campaign ID]`` serves one and prints its URL and test credentials (Ctrl-C or SIGTERM
+stops it).
+
 Every random choice comes from ``random.Random(seed)``, so a run is repeatable under a seed
 as long as the requests arrive in the same order.
 """

@@ -151,3 +151,49 @@ def test_a_journal_of_another_campaign_is_a_usage_error(
     assert "campaign 'CUOGHIN', not 'CAMPTWO'" in other.stderr
     assert TOKEN not in other.stderr
     assert fake.requests == []
+
+
+def test_a_second_run_on_a_journal_in_use_exits_2_sending_nothing(
+    start_fake: FakeFactory, tmp_path: Path
+) -> None:
+    # The first run takes 40 s of the fake's latency at least: it still holds the journal
+    # when the second one starts (it is killed then).
+    fake = start_fake(latency=1.0)
+    first_numbers, second_numbers = numbers(400), numbers(5, start=500)
+    path = write(tmp_path, "numbers.txt", "\n".join(first_numbers) + "\n")
+    journal, report = tmp_path / "job.journal", tmp_path / "report.json"
+    env = {**os.environ, **{k: v for k, v in env_for(fake).items() if v is not None}}
+    first = subprocess.Popen(
+        [sys.executable, "-m", "plivo_numlink", *command("link", path, journal, report)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        _wait_for(lambda: len(fake.requests) >= 1)
+        second = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "plivo_numlink",
+                "link",
+                CAMPAIGN,
+                *second_numbers,
+                "--journal",
+                str(journal),
+                "-q",
+            ],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        first.kill()
+        first.wait()
+    assert second.returncode == 2, second.stderr
+    assert "in use by another run" in second.stderr
+    assert not set(second_numbers) & set(sent(fake))

@@ -76,6 +76,7 @@ COMMON_OPTIONS: list[list[str]] = [
     ["-q"],
     ["-f", "NUMBERS.txt"],
     ["--column", "1"],
+    ["--progress", "lines"],
 ]
 
 
@@ -90,7 +91,7 @@ NOT_OFFERED = {
     "sync": set(),
     "unlink": {"--batch-size"},
     "wait": {"--batch-size", "--callback-url", "--callback-method", "--wait"},
-    "status": {"--batch-size", "--callback-url", "--callback-method", "--wait"},
+    "status": {"--batch-size", "--callback-url", "--callback-method", "--wait", "--progress"},
     "list": {"-f", "--column", "--concurrency", "--batch-size", "--callback-url"}
     | {"--callback-method", "--wait"},
 }

@@ -204,3 +204,15 @@ def test_a_short_job_prints_no_progress_lines(capsys: pytest.CaptureFixture[str]
     feedback.advance(NumberOutcome("12125550001", OutcomeKind.ACCEPTED))
     feedback.finish_job()
     assert capsys.readouterr().err == ""
+
+
+def test_report_is_not_written_through_a_link_planted_at_the_partial_name(
+    fake: FakePlivo, tmp_path: Path
+) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    (tmp_path / "r.csv.partial").symlink_to(victim)
+    result = run(fake, "link", CAMPAIGN, "2125550001", "--report", str(tmp_path / "r.csv"))
+    assert result.exit_code == 0, result.stderr
+    assert victim.read_text() == "precious\n"
+    assert "12125550001" in (tmp_path / "r.csv").read_text()

@@ -300,3 +300,23 @@ def test_every_bad_field_is_reported_not_just_the_first() -> None:
         build({"campaign_id": 7, "usecase": []}, CampaignNumbers)
     assert "$.campaign_id" in str(info.value)
     assert "$.usecase" in str(info.value)
+
+
+def test_a_listing_as_a_dict_keeps_an_unknown_status_as_plivo_wrote_it() -> None:
+    listing = CampaignNumbers(
+        campaign_id="CUOGHIN",
+        phone_numbers=(
+            NumberStatus("12125550001", LinkStatus.COMPLETED),
+            NumberStatus("12125550002", LinkStatus.UNKNOWN, raw_status="ON_HOLD"),
+        ),
+    )
+    assert listing.to_dict() == {
+        "campaign_id": "CUOGHIN",
+        "campaign_alias": None,
+        "usecase": None,
+        "count": 2,
+        "phone_numbers": [
+            {"number": "12125550001", "status": "COMPLETED"},
+            {"number": "12125550002", "status": "ON_HOLD"},
+        ],
+    }
