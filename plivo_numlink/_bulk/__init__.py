@@ -3,7 +3,8 @@
 - ``_run.py``: :class:`BulkRun`, the pool of workers over a lazily read input;
 - ``_job.py``: a job's ledger (what was read, sent, settled) and its report;
 - ``_link.py`` / ``_unlink.py``: how a unit is sent and its answers settled;
-- ``_wait.py``: polling until numbers are final, folded into reports;
+- ``_poll.py``: watching numbers until final (callbacks, polling with backoff);
+- ``_wait.py``: waits folded into reports;
 - ``_status.py``: a bounded status read for many numbers;
 - ``_sync.py``: making a campaign hold exactly the desired numbers.
 
@@ -11,6 +12,8 @@ The engine knows the transport and the protocol, never the session (which builds
 """
 
 from __future__ import annotations
+
+import time
 
 from .._config import WaitPolicy
 from .._report import BulkReport
@@ -21,12 +24,20 @@ from ._wait import wait_for_numbers, wait_for_report
 
 __all__ = ["BulkRun", "finish", "get_numbers", "sync", "wait_for_numbers", "wait_for_report"]
 
+#: Seconds the receiving process's clock may run behind this one's (callbacks are stamped
+#: where they are received).
+_CLOCK_SKEW = 2.0
+
 
 async def finish(run: BulkRun, wait: WaitPolicy | None) -> BulkReport:
     """Drive ``run`` to its end; with ``wait``, wait for what it changed to be final."""
+    started = time.time()
     report = await run.run_to_report()
     if wait is not None:
         # A fatal answer while waiting is noted on the numbers, not raised: the report of
-        # what was sent must reach the caller.
-        report = await wait_for_report(run.requester, report, wait, strict=False)
+        # what was sent must reach the caller. Callbacks kept from before this call belong
+        # to earlier requests: they do not count.
+        report = await wait_for_report(
+            run.requester, report, wait, strict=False, since=started - _CLOCK_SKEW
+        )
     return report

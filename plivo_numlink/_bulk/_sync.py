@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, Callable, Iterable
 
 import attrs
 
@@ -30,6 +30,7 @@ async def sync(
     url: str | None,
     method: str | None,
     wait: WaitPolicy | None,
+    on_outcome: Callable[[NumberOutcome], object] | None = None,
 ) -> BulkReport:
     """Make ``campaign_id`` hold exactly the desired numbers (see NumLinkSession.sync).
 
@@ -48,13 +49,23 @@ async def sync(
     desired = set(valid)
     extras = [n for n in current if n not in desired] if unlink_extra else []
 
+    started_at = time.time()
     link_run = BulkRun(
-        requester, "link", campaign_id, to_link, batch_size=batch_size, url=url, method=method
+        requester,
+        "link",
+        campaign_id,
+        to_link,
+        batch_size=batch_size,
+        url=url,
+        method=method,
+        on_outcome=on_outcome,
     )
     link_report = await link_run.run_to_report()
     stopped = link_report.stopped_reason
     if extras and stopped is None:
-        unlink_run = BulkRun(requester, "unlink", campaign_id, extras, url=url, method=method)
+        unlink_run = BulkRun(
+            requester, "unlink", campaign_id, extras, url=url, method=method, on_outcome=on_outcome
+        )
         unlink_report = await unlink_run.run_to_report()
         stopped = unlink_report.stopped_reason
     else:
@@ -93,11 +104,11 @@ async def sync(
         # One deadline for both waits; a fatal answer is noted, not raised (see finish()).
         deadline = requester.clock() + wait.timeout
         link_report = await wait_and_fold(
-            requester, link_report, unlinked=False, wait=wait, strict=False
+            requester, link_report, unlinked=False, wait=wait, strict=False, since=started_at
         )
         left = attrs.evolve(wait, timeout=max(0.0, deadline - requester.clock()))
         unlink_report = await wait_and_fold(
-            requester, unlink_report, unlinked=True, wait=left, strict=False
+            requester, unlink_report, unlinked=True, wait=left, strict=False, since=started_at
         )
     outcomes = list(link_report.outcomes)
     outcomes.extend(unlink_report.outcomes)

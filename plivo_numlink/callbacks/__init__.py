@@ -55,6 +55,7 @@ from ._handler import DEFAULT_REPLAY_WINDOW, CallbackReceiver, handler
 from ._handler import OnEvent as OnEvent
 from ._handler import PublicUrl as PublicUrl
 from ._handler import logger as logger
+from ._hub import EventHub
 from ._request import DEFAULT_MAX_BODY_SIZE, request_params
 from ._signatures import (
     Params,
@@ -71,6 +72,7 @@ __all__ = [
     "CallbackKind",
     "CallbackReceiver",
     "CallbackStatus",
+    "EventHub",
     "Params",
     "canonical_string_v3",
     "handler",

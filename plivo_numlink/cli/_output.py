@@ -165,9 +165,18 @@ class Feedback:
             self.console.print(f"{self._phase}: {counts}", markup=False)
         self._counts = counts
 
-    def waited(self, done: int, pending: int) -> None:
-        """A polling round's counts (the wait's ``on_progress`` hook)."""
-        self.update_phase(f"{done:,} done, {pending:,} pending")
+    def waiting(self, total: int | None = None) -> Callable[[pn.NumberOutcome | None], None]:
+        """An ``on_outcome`` hook showing a wait's counts: done (and pending, of ``total``)."""
+        done: set[str] = set()
+
+        def settled(outcome: pn.NumberOutcome | None) -> None:
+            if outcome is not None and outcome.kind is not pn.OutcomeKind.ACCEPTED:
+                done.add(outcome.number)
+            left = "" if total is None else f", {max(total - len(done), 0):,} pending"
+            self.update_phase(f"{len(done):,} done{left}")
+
+        settled(None)
+        return settled
 
     def finish_phase(self) -> None:
         if self._live is not None:
