@@ -31,7 +31,7 @@ from ._config import (
 )
 from ._errors import ConfigurationError
 from ._models import CampaignNumbers, LinkAck, NumberStatus
-from ._numbers import validate_callback, validate_campaign_id
+from ._numbers import normalize_number, validate_callback, validate_campaign_id
 from ._report import BulkReport, NumberOutcome
 from ._retry import DEFAULT_RETRY, RetryPolicy, RetryQuota
 from ._storage import STORAGE_ENV, RedisStorage, open_storage
@@ -244,7 +244,9 @@ class NumLinkSession:
         method: str | None = None,
     ) -> LinkAck:
         """Unlink one number from ``campaign_id``."""
-        return await _endpoints.unlink(self._requester, campaign_id, number, url=url, method=method)
+        ack = await _endpoints.unlink(self._requester, campaign_id, number, url=url, method=method)
+        _bulk.unlink_sent(self._requester, campaign_id, normalize_number(number))
+        return ack
 
     async def get_number(self, campaign_id: str, number: str) -> NumberStatus:
         """The status of one number in ``campaign_id`` (:class:`NotFoundError` if absent)."""

@@ -38,6 +38,7 @@ from .._storage import StorageError
 from .._transport import AttemptCounter, Requester
 from ..callbacks._events import CallbackEvent, CallbackKind, CallbackStatus
 from ..callbacks._hub import EventHub, EventWatch
+from ._unlinks import unlink_book
 
 __all__ = ["Settled", "State", "poll_statuses"]
 
@@ -121,6 +122,7 @@ class _Waiter:
         self.pending: dict[str, None] = dict.fromkeys(numbers)
         self.state: State = dict.fromkeys(numbers, (None, None))
         self.watch: EventWatch | None = None
+        self.book = unlink_book(requester)
         self.on_settled: Settled | None = None
         self.rounds = 0
         self.interval = wait.poll_interval
@@ -134,6 +136,8 @@ class _Waiter:
             return
         del self.pending[number]
         self.state[number] = (status, error)
+        if status is None and error is None:
+            self.book.done(self.campaign_id, number)  # seen gone: an unlink of it is over
         if self.on_settled is not None:
             self.on_settled(number, self.state[number])
 

@@ -14,7 +14,9 @@ from .._numbers import validate_callback, validate_campaign_id
 from .._report import BulkReport, NumberOutcome, OutcomeKind
 from .._transport import Requester
 from ._input import read_distinct
+from ._relink import relink_after_unlinks
 from ._run import BulkRun
+from ._unlinks import unlink_book
 from ._wait import wait_and_fold
 
 __all__ = ["sync"]
@@ -99,10 +101,25 @@ async def sync(
                 )
             )
     link_report = attrs.evolve(link_report, outcomes=tuple(linked))
+    deadline = requester.clock() + (wait.timeout if wait is not None else 0.0)
+    book = unlink_book(requester)
+    for number in valid:
+        if number not in current:
+            book.done(campaign_id, number)  # gone: an unlink of it is over
+    if stopped is None:
+        link_report = await relink_after_unlinks(
+            requester,
+            link_report,
+            wait,
+            batch_size=batch_size,
+            url=url,
+            method=method,
+            on_outcome=on_outcome,
+        )
     if wait is not None and stopped is None:
         # Numbers found PROCESSING are waited for too, not only the ones linked now.
-        # One deadline for both waits; a fatal answer is noted, not raised (see finish()).
-        deadline = requester.clock() + wait.timeout
+        # One deadline for all the waits; a fatal answer is noted, not raised (see finish()).
+        wait = attrs.evolve(wait, timeout=max(0.0, deadline - requester.clock()))
         link_report = await wait_and_fold(
             requester, link_report, unlinked=False, wait=wait, strict=False, since=started_at
         )
