@@ -20,7 +20,7 @@ from typing import Any
 
 import attrs
 
-from . import _clients, _resume, _shared
+from . import _clients, _completion, _resume, _shared
 from ._clients import Run
 from ._common import CALLBACK_URL, ROOT, FakeServer, count_429, median, numbers
 
@@ -499,4 +499,5 @@ SCENARIOS: dict[str, Callable[[Config], list[Row]]] = {
     "memory": memory,
     "shared": _shared.shared,
     "resume": _resume.resume,
+    "completion": _completion.completion,
 }
