@@ -140,9 +140,8 @@ def completion(cfg: Any) -> list[Any]:
     for processing in (15, 60):
         fixed = asyncio.run(_polling(processing, 5, 5))
         backoff = asyncio.run(_polling(processing, 5, 60))
-        _log(
-            f"completion {processing} s: fixed {fixed}, backoff {backoff}, before {BEFORE[processing]}"
-        )
+        before = BEFORE[processing]
+        _log(f"completion {processing} s: fixed {fixed}, backoff {backoff}, before {before}")
         add(f"{processing} s processing, poll_interval=5", backoff, fixed, None, "backoff to 60 s")
     fixed = asyncio.run(_polling(30, 1, 1))
     backoff = asyncio.run(_polling(30, 1, 8))
