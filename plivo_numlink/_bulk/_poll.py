@@ -92,11 +92,12 @@ async def poll_statuses(
             waiter.watch = opened
             await waiter.run()
     except StorageError:
-        if waiter.watch is None:
-            raise
+        if not isinstance(watch, EventWatch) or (waiter.watch is None and waiter.rounds):
+            raise  # not the hub's: the session's own shared storage failed
         # The hub's Redis failed: what was seen stands, and polling goes on alone.
         waiter.watch = None
-        await waiter.run()
+        if not waiter.over:
+            await waiter.run()
     waiter.finish()
     return waiter.state
 
@@ -128,6 +129,7 @@ class _Waiter:
         self.interval = wait.poll_interval
         self.next_round = requester.clock()
         self.over = False
+        self.campaign_size: int | None = None
 
     # -- settling -------------------------------------------------------------------------
 
@@ -285,8 +287,6 @@ class _Waiter:
                 state[number] = (status, None)
         self._progress()
         return len(pending) < before
-
-    campaign_size: int | None = None
 
 
 async def _within(awaitable: Awaitable[T], remaining: float) -> T:

@@ -164,6 +164,10 @@ class EventHub:
         if self._storage is not None:
             await self._storage.aclose()
 
+    async def close(self) -> None:
+        """The same as :meth:`aclose`."""
+        await self.aclose()
+
     def __len__(self) -> int:
         """Events kept in this process (0 for a Redis hub, whose events live in Redis)."""
         return len(self._events)

@@ -14,6 +14,8 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 
+import pytest
+
 import plivo_numlink as pn
 from plivo_numlink import callbacks
 from plivo_numlink.callbacks import CallbackKind
@@ -139,3 +141,24 @@ async def test_a_redis_hub_matches_events_by_account_and_keeps_one_key_per_numbe
             watch = reader.watch(account=account, campaign_id=CAMPAIGN, kind=CallbackKind.LINKING)
             async with watch:
                 assert await watch.lookup(["12125550001"]) == expected
+
+
+async def test_a_wait_whose_redis_hub_cannot_be_reached_goes_on_polling(closed_port: int) -> None:
+    async with (
+        FakePlivo(prelink={CAMPAIGN: ["12125550001"]}) as fake,
+        callbacks.EventHub(f"redis://127.0.0.1:{closed_port}/0", timeout=0.5) as hub,
+        session_on(fake) as session,
+    ):
+        report = await session.wait_for_numbers(CAMPAIGN, ["12125550001"], events=hub)
+        assert report.ok
+        with pytest.raises(pn.StorageError):
+            await hub.publish(
+                callbacks.parse_event(
+                    {
+                        "event": "number_linking",
+                        "campaign_id": CAMPAIGN,
+                        "number": "12125550001",
+                        "status": "success",
+                    }
+                )
+            )
