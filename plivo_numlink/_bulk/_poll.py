@@ -92,9 +92,10 @@ async def poll_statuses(
             waiter.watch = opened
             await waiter.run()
     except StorageError:
-        if not isinstance(watch, EventWatch) or (waiter.watch is None and waiter.rounds):
-            raise  # not the hub's: the session's own shared storage failed
-        # The hub's Redis failed: what was seen stands, and polling goes on alone.
+        if not isinstance(watch, EventWatch):
+            raise  # no hub: the session's own shared storage failed
+        # The hub's Redis failed (or the session's storage did: polling then raises it
+        # again). What was seen stands, and polling goes on alone.
         waiter.watch = None
         if not waiter.over:
             await waiter.run()

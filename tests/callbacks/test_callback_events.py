@@ -168,6 +168,7 @@ def test_public_names() -> None:
         "CallbackKind",
         "CallbackReceiver",
         "CallbackStatus",
+        "EventHub",
         "Params",
         "canonical_string_v3",
         "handler",
