@@ -20,7 +20,7 @@ from typing import Any
 
 import attrs
 
-from . import _clients, _mixed, _resume, _shared
+from . import _clients, _completion, _mixed, _resume, _shared
 from ._clients import Run
 from ._common import CALLBACK_URL, ROOT, FakeServer, count_429, median, numbers
 
@@ -500,4 +500,5 @@ SCENARIOS: dict[str, Callable[[Config], list[Row]]] = {
     "shared": _shared.shared,
     "mixed": _mixed.mixed,
     "resume": _resume.resume,
+    "completion": _completion.completion,
 }

@@ -54,16 +54,29 @@ def generate_numbers(count: int) -> Iterator[str]:
 
 
 class Progress:
-    """An ``on_outcome`` callback printing "1200 of 3000 rows sent, 4 not ok" on stderr."""
+    """An ``on_outcome`` callback printing "1200 of 3000 rows sent, 4 not ok" on stderr.
+
+    With ``wait=True`` a number is told again when the wait settles it: those calls count
+    the numbers Plivo has finished with.
+    """
 
     def __init__(self, total: int) -> None:
         self.total = total
         self.done = 0
         self.not_ok = 0
+        self.sent: set[str] = set()
+        self.processed = 0
         self.tty = sys.stderr.isatty()
         self.last = time.monotonic()
 
     def __call__(self, outcome: pn.NumberOutcome) -> None:
+        if outcome.number in self.sent:
+            self.processed += 1
+            if time.monotonic() - self.last >= 1.0:
+                self.last = time.monotonic()
+                print(f"{self.processed} processed by Plivo", file=sys.stderr, flush=True)
+            return
+        self.sent.add(outcome.number)
         self.done += 1
         self.not_ok += not outcome.ok
         now = time.monotonic()
@@ -108,7 +121,7 @@ async def link_all(
             numbers,
             batch_size=args.batch_size,
             wait=True,
-            wait_timeout=args.wait_timeout,
+            timeout=args.wait_timeout,
             poll_interval=poll_interval,
             on_outcome=Progress(total),
         )

@@ -10,7 +10,9 @@ from __future__ import annotations
 import math
 import os
 import re
+import warnings
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import attrs
@@ -22,15 +24,20 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_CONCURRENCY",
+    "DEFAULT_MAX_POLL_INTERVAL",
     "DEFAULT_POLL_INTERVAL",
     "DEFAULT_RATE_LIMIT",
     "DEFAULT_TIMEOUT",
     "DEFAULT_WAIT_TIMEOUT",
+    "UNSET",
     "SessionConfig",
     "WaitPolicy",
     "check_batch_size",
+    "progress_hook",
+    "renamed",
     "validate_auth_id",
     "validate_base_url",
+    "wait_policy",
 ]
 
 DEFAULT_BASE_URL = "https://api.plivo.com"
@@ -49,6 +56,8 @@ DEFAULT_BATCH_SIZE = 50
 #: Defaults for waiting on Plivo's processing.
 DEFAULT_WAIT_TIMEOUT = 300.0
 DEFAULT_POLL_INTERVAL = 5.0
+#: The longest pause between polling rounds once rounds stop seeing progress.
+DEFAULT_MAX_POLL_INTERVAL = 60.0
 #: Units that may fail in a row (after their retries) before a bulk job stops.
 MIN_ERROR_BUDGET = 10
 #: Where the base URL comes from when ``base_url`` is not given.
@@ -113,14 +122,73 @@ def _non_negative(name: str, value: object) -> float:
     return float(value)
 
 
+#: The default of a deprecated argument: told apart from any value a caller passes.
+UNSET: Any = type("Unset", (), {"__repr__": lambda self: "<unset>"})()
+
+
+def renamed(
+    old: str,
+    new: str,
+    old_value: object,
+    new_value: object,
+    default: object,
+    *,
+    stacklevel: int = 3,
+) -> object:
+    """A renamed argument's value: the new spelling's, or the old one's with a warning.
+
+    ``old_value`` is :data:`UNSET` unless the caller used the old spelling; giving both
+    (the new one other than its ``default``) raises ``TypeError``. The warning points at
+    the caller of the public method.
+    """
+    if old_value is UNSET:
+        return new_value
+    warnings.warn(
+        f"{old}= is deprecated; use {new}= (the same meaning)",
+        DeprecationWarning,
+        stacklevel=stacklevel,
+    )
+    if new_value != default:
+        raise TypeError(f"give {new}= only, not both {new}= and {old}=")
+    return old_value
+
+
+def progress_hook(
+    on_progress: object, *, stacklevel: int = 3
+) -> Callable[[int, int], object] | None:
+    """The deprecated ``on_progress`` hook, warned about when given."""
+    if on_progress is None or on_progress is UNSET:
+        return None
+    warnings.warn(
+        "on_progress= is deprecated; use on_outcome=, called with each number's outcome as "
+        "the wait settles it (count them for a progress display)",
+        DeprecationWarning,
+        stacklevel=stacklevel,
+    )
+    if not callable(on_progress):
+        raise TypeError(f"on_progress must be callable, not {type(on_progress).__name__}")
+    return on_progress
+
+
 @attrs.frozen
 class WaitPolicy:
-    """How long to wait for Plivo's processing (a deadline) and how often to look."""
+    """How long to wait for Plivo's processing (a deadline), how often to look, what to tell.
+
+    Polling backs off: after a round that settled nothing the next pause doubles, from
+    ``poll_interval`` up to ``max_poll_interval``; a round that settled a number brings it
+    back to ``poll_interval``. ``events`` (a :class:`~plivo_numlink.callbacks.EventHub`)
+    settles numbers from their callbacks; polling is then the safety net.
+    """
 
     timeout: float = DEFAULT_WAIT_TIMEOUT
     poll_interval: float = DEFAULT_POLL_INTERVAL
-    #: Called with (done, pending) after each polling round (for progress displays).
+    #: Called with (done, pending) after each polling round (deprecated public hook).
     on_progress: Callable[[int, int], object] | None = attrs.field(default=None, eq=False)
+    max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL
+    #: An EventHub (typed loosely: the hub lives in a higher layer).
+    events: Any = attrs.field(default=None, eq=False)
+    #: Called with each waited number's outcome once the wait settles it.
+    on_outcome: Callable[[Any], object] | None = attrs.field(default=None, eq=False)
 
     @classmethod
     def checked(
@@ -128,10 +196,50 @@ class WaitPolicy:
         timeout: object,
         poll_interval: object,
         on_progress: Callable[[int, int], object] | None = None,
+        *,
+        max_poll_interval: object = DEFAULT_MAX_POLL_INTERVAL,
+        events: object = None,
+        on_outcome: Callable[[Any], object] | None = None,
     ) -> WaitPolicy:
         """The policy, or ``ValueError`` naming the bad value (``timeout`` first)."""
         seconds = _non_negative("timeout", timeout), _non_negative("poll_interval", poll_interval)
-        return cls(*seconds, on_progress)
+        most = _non_negative("max_poll_interval", max_poll_interval)
+        if events is not None and not callable(getattr(events, "watch", None)):
+            raise ValueError(f"events must be a callbacks.EventHub, not {type(events).__name__}")
+        return cls(
+            *seconds,
+            on_progress,
+            max_poll_interval=max(most, seconds[1]),
+            events=events,
+            on_outcome=on_outcome,
+        )
+
+
+def wait_policy(
+    timeout: object,
+    poll_interval: object,
+    max_poll_interval: object,
+    events: object,
+    on_outcome: Callable[[Any], object] | None,
+    *,
+    wait_timeout: object = UNSET,
+    on_progress: object = None,
+) -> WaitPolicy:
+    """A public call's waiting arguments checked, its deprecated spellings warned about.
+
+    The warnings point at the caller of the public method that called this.
+    """
+    timeout = renamed(
+        "wait_timeout", "timeout", wait_timeout, timeout, DEFAULT_WAIT_TIMEOUT, stacklevel=4
+    )
+    return WaitPolicy.checked(
+        timeout,
+        poll_interval,
+        progress_hook(on_progress, stacklevel=4),
+        max_poll_interval=max_poll_interval,
+        events=events,
+        on_outcome=on_outcome,
+    )
 
 
 @attrs.frozen

@@ -11,7 +11,7 @@ import os
 import ssl as _ssl
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
@@ -20,28 +20,34 @@ from ._bulk import BulkRun
 from ._config import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_POLL_INTERVAL,
     DEFAULT_POLL_INTERVAL,
     DEFAULT_RATE_LIMIT,
     DEFAULT_TIMEOUT,
     DEFAULT_WAIT_TIMEOUT,
+    UNSET,
     SessionConfig,
-    WaitPolicy,
     check_batch_size,
+    wait_policy,
 )
 from ._errors import ConfigurationError
 from ._models import CampaignNumbers, LinkAck, NumberStatus
 from ._network import NetworkOptions
-from ._numbers import validate_callback, validate_campaign_id
+from ._numbers import normalize_number, validate_callback, validate_campaign_id
 from ._report import BulkReport, NumberOutcome
 from ._retry import DEFAULT_RETRY, RetryPolicy, RetryQuota
 from ._storage import STORAGE_ENV, RedisStorage, open_storage
 from ._transport import Requester
+
+if TYPE_CHECKING:
+    from .callbacks import EventHub
 
 __all__ = ["NumLinkSession"]
 
 Sleep = Callable[[float], Awaitable[None]]
 
 _MISSING: Any = object()
+OnOutcome = Callable[[NumberOutcome], object]
 
 
 def _open_rate_storage(uri: object, config: SessionConfig) -> RedisStorage | None:
@@ -265,7 +271,9 @@ class NumLinkSession:
         method: str | None = None,
     ) -> LinkAck:
         """Unlink one number from ``campaign_id``."""
-        return await _endpoints.unlink(self._requester, campaign_id, number, url=url, method=method)
+        ack = await _endpoints.unlink(self._requester, campaign_id, number, url=url, method=method)
+        _bulk.unlink_sent(self._requester, campaign_id, normalize_number(number))
+        return ack
 
     async def get_number(self, campaign_id: str, number: str) -> NumberStatus:
         """The status of one number in ``campaign_id`` (:class:`NotFoundError` if absent)."""
@@ -391,10 +399,13 @@ class NumLinkSession:
         url: str | None = None,
         method: str | None = None,
         wait: bool = False,
-        wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
-        on_outcome: Callable[[NumberOutcome], object] | None = None,
+        max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
+        events: EventHub | None = None,
+        on_outcome: OnOutcome | None = None,
         journal: str | os.PathLike[str] | None = None,
+        wait_timeout: Any = UNSET,
     ) -> BulkReport:
         """Link many numbers, ``batch_size`` per request; never raises for a number.
 
@@ -404,8 +415,13 @@ class NumLinkSession:
         with a 4xx is split so the good numbers still get linked. 401/403 and a server that
         keeps failing stop the job; the rest is reported as not attempted. With
         ``wait=True`` the accepted numbers are polled until final (see
-        :meth:`wait_for_numbers`). ``on_outcome`` is called with each outcome as it
-        completes (for progress bars).
+        :meth:`wait_for_numbers`; ``timeout``, ``poll_interval``, ``max_poll_interval`` and
+        ``events`` as there). ``on_outcome`` is called with each outcome as it completes
+        (for progress bars), and with ``wait=True`` again for each waited number as the
+        wait settles it. A number whose unlink this session sent and Plivo has not yet
+        finished is linked again once the unlink is done (``wait=True``), else reported not
+        ok: "already linked" would not last. ``wait_timeout`` is the deprecated spelling of
+        ``timeout``.
 
         ``journal`` (a path to an SQLite file, made if missing) makes the job resumable:
         each settled outcome is committed within half a second, and a later run with the
@@ -413,7 +429,9 @@ class NumLinkSession:
         from it (``BulkReport.resumed`` counts them). A journal belongs to one account,
         campaign and operation: another raises ``ValueError`` before anything is sent.
         """
-        policy = WaitPolicy.checked(wait_timeout, poll_interval) if wait else None
+        policy = wait_policy(
+            timeout, poll_interval, max_poll_interval, events, on_outcome, wait_timeout=wait_timeout
+        )
         run = self.iter_link(
             campaign_id,
             numbers,
@@ -423,7 +441,7 @@ class NumLinkSession:
             on_outcome=on_outcome,
             journal=journal,
         )
-        return await _bulk.finish(run, policy)
+        return await _bulk.finish(run, policy if wait else None)
 
     async def unlink_many(
         self,
@@ -433,22 +451,27 @@ class NumLinkSession:
         url: str | None = None,
         method: str | None = None,
         wait: bool = False,
-        wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
-        on_outcome: Callable[[NumberOutcome], object] | None = None,
+        max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
+        events: EventHub | None = None,
+        on_outcome: OnOutcome | None = None,
         journal: str | os.PathLike[str] | None = None,
+        wait_timeout: Any = UNSET,
     ) -> BulkReport:
         """Unlink many numbers, one request each; never raises for a number.
 
         "Not linked to this campaign" counts as ok (``ALREADY``). With ``wait=True`` the
-        accepted numbers are polled until they are gone from the campaign. ``journal`` as
-        for :meth:`link_many`.
+        accepted numbers are waited for until they are gone from the campaign. The waiting
+        arguments, ``on_outcome`` and ``journal`` as for :meth:`link_many`.
         """
-        policy = WaitPolicy.checked(wait_timeout, poll_interval) if wait else None
+        policy = wait_policy(
+            timeout, poll_interval, max_poll_interval, events, on_outcome, wait_timeout=wait_timeout
+        )
         run = self.iter_unlink(
             campaign_id, numbers, url=url, method=method, on_outcome=on_outcome, journal=journal
         )
-        return await _bulk.finish(run, policy)
+        return await _bulk.finish(run, policy if wait else None)
 
     async def wait_for_numbers(
         self,
@@ -458,16 +481,27 @@ class NumLinkSession:
         timeout: float = DEFAULT_WAIT_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         unlinked: bool = False,
-        on_progress: Callable[[int, int], object] | None = None,
+        max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
+        events: EventHub | None = None,
+        on_outcome: OnOutcome | None = None,
+        on_progress: Any = None,
     ) -> BulkReport:
-        """Poll until each number is final or ``timeout`` seconds pass.
+        """Wait until each number is final or ``timeout`` seconds pass.
 
         Ok where the number reached COMPLETED (``COMPLETED``); not ok where FAILED
         (``REMOTE_FAILED``), still processing at the deadline (``PENDING``) or not in the
-        campaign then (``NOT_LISTED``). With ``unlinked=True``, done means gone from the
-        campaign. Each round costs the cheaper of one GET per pending number and the list
-        endpoint's pages.
-        ``on_progress(done, pending)`` is called after each round (for progress displays).
+        campaign: a number not listed ends its wait at once). With ``unlinked=True``, done
+        means gone from the campaign. Each polling round costs the cheaper of one GET per
+        pending number and the list endpoint's pages. Polling backs off: after a round that
+        settled nothing the next pause doubles, from ``poll_interval`` up to
+        ``max_poll_interval``; a round that settled a number brings it back.
+
+        ``events`` (a :class:`~plivo_numlink.callbacks.EventHub` your callback receiver
+        publishes to) settles a number when its final callback arrives, also one that came
+        before the wait began; polling is then the safety net, made once at the start and
+        again only after ``max_poll_interval`` seconds without a callback.
+        ``on_outcome(outcome)`` is called for each number as the wait settles it (for
+        progress displays); ``on_progress(done, pending)`` is its deprecated predecessor.
 
         ``timeout`` is a deadline for the whole call, requests in flight included: the call
         returns within about a second of it, also against a server that never answers.
@@ -476,7 +510,9 @@ class NumLinkSession:
         """
         self._check_open()
         validate_campaign_id(campaign_id)
-        policy = WaitPolicy.checked(timeout, poll_interval, on_progress)
+        policy = wait_policy(
+            timeout, poll_interval, max_poll_interval, events, on_outcome, on_progress=on_progress
+        )
         return await _bulk.wait_for_numbers(
             self._requester, campaign_id, numbers, wait=policy, unlinked=unlinked
         )
@@ -487,7 +523,10 @@ class NumLinkSession:
         *,
         timeout: float = DEFAULT_WAIT_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
-        on_progress: Callable[[int, int], object] | None = None,
+        max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
+        events: EventHub | None = None,
+        on_outcome: OnOutcome | None = None,
+        on_progress: Any = None,
     ) -> BulkReport:
         """Wait for what a link, unlink or sync ``report`` changed to be final.
 
@@ -495,11 +534,13 @@ class NumLinkSession:
         polled as :meth:`wait_for_numbers` does, and their statuses folded in: outcomes of
         action ``unlink`` are done when gone from the campaign, the others when COMPLETED
         (ok) or FAILED (not ok). A report with a ``stopped_reason`` is returned as it is.
-        ``on_progress`` as for :meth:`wait_for_numbers`.
-        ``timeout`` and the fatal answers as for :meth:`wait_for_numbers`.
+        The waiting arguments, ``on_outcome`` and the fatal answers as for
+        :meth:`wait_for_numbers`.
         """
         self._check_open()
-        policy = WaitPolicy.checked(timeout, poll_interval, on_progress)
+        policy = wait_policy(
+            timeout, poll_interval, max_poll_interval, events, on_outcome, on_progress=on_progress
+        )
         return await _bulk.wait_for_report(self._requester, report, policy)
 
     async def get_numbers(
@@ -527,23 +568,34 @@ class NumLinkSession:
         url: str | None = None,
         method: str | None = None,
         wait: bool = False,
-        wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
-        on_progress: Callable[[int, int], object] | None = None,
+        max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
+        events: EventHub | None = None,
+        on_outcome: OnOutcome | None = None,
+        wait_timeout: Any = UNSET,
+        on_progress: Any = None,
     ) -> BulkReport:
         """Make ``campaign_id`` hold exactly ``numbers``.
 
         Reads the campaign once; links what is missing or FAILED; leaves COMPLETED and
         PROCESSING numbers alone (``ALREADY``); with ``unlink_extra=True`` unlinks numbers
         that are not desired (their outcomes follow the desired ones, action ``unlink``).
-        A second run right after a completed one sends nothing but the read.
-        ``on_progress`` (with ``wait=True``) as for :meth:`wait_for_numbers`.
+        A second run right after a completed one sends nothing but the read. A desired
+        number whose unlink this session sent and Plivo has not finished is linked again
+        once the unlink is done (``wait=True``), else reported not ok.
+        The waiting arguments (with ``wait=True``) and ``on_outcome`` as for
+        :meth:`link_many`; ``wait_timeout`` and ``on_progress`` are deprecated spellings.
         """
         self._check_open()
         validate_campaign_id(campaign_id)
         validate_callback(url, method)
         check_batch_size(batch_size)
-        policy = WaitPolicy.checked(wait_timeout, poll_interval, on_progress)
+        policy = wait_policy(
+            *(timeout, poll_interval, max_poll_interval, events, on_outcome),
+            wait_timeout=wait_timeout,
+            on_progress=on_progress,
+        )
         return await _bulk.sync(
             self._requester,
             campaign_id,
@@ -553,4 +605,5 @@ class NumLinkSession:
             url=url,
             method=method,
             wait=policy if wait else None,
+            on_outcome=on_outcome,
         )

@@ -3,8 +3,8 @@
 ``NumLinkSession`` and its bulk calls use these when an argument is not given:
 ``BASE_URL`` (when ``PLIVO_NUMLINK_BASE_URL`` is not set either), ``CONCURRENCY``,
 ``RATE_LIMIT`` (requests per second), ``TIMEOUT`` (seconds per HTTP attempt),
-``BATCH_SIZE`` (numbers per link request), ``WAIT_TIMEOUT`` and ``POLL_INTERVAL``
-(seconds, for waiting on Plivo's processing).
+``BATCH_SIZE`` (numbers per link request), ``WAIT_TIMEOUT``, ``POLL_INTERVAL`` and
+``MAX_POLL_INTERVAL`` (seconds, for waiting on Plivo's processing).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 from ._config import DEFAULT_BASE_URL as BASE_URL
 from ._config import DEFAULT_BATCH_SIZE as BATCH_SIZE
 from ._config import DEFAULT_CONCURRENCY as CONCURRENCY
+from ._config import DEFAULT_MAX_POLL_INTERVAL as MAX_POLL_INTERVAL
 from ._config import DEFAULT_POLL_INTERVAL as POLL_INTERVAL
 from ._config import DEFAULT_RATE_LIMIT as RATE_LIMIT
 from ._config import DEFAULT_TIMEOUT as TIMEOUT
@@ -21,6 +22,7 @@ __all__ = [
     "BASE_URL",
     "BATCH_SIZE",
     "CONCURRENCY",
+    "MAX_POLL_INTERVAL",
     "POLL_INTERVAL",
     "RATE_LIMIT",
     "TIMEOUT",

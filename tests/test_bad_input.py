@@ -597,7 +597,7 @@ async def test_broken_answers_while_waiting_leave_a_complete_report(
         fake.enqueue_fault(200, 1000, body=HTML, content_type="text/html")
 
     report = await session.link_many(
-        CAMPAIGN, [N1, N2, N3], wait=True, wait_timeout=1, poll_interval=0, on_outcome=break_polls
+        CAMPAIGN, [N1, N2, N3], wait=True, timeout=1, poll_interval=0, on_outcome=break_polls
     )
     assert [o.number for o in report] == [N1, N2, N3]
     assert not report.ok

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, Callable, Iterable
 
 import attrs
 
@@ -14,7 +14,9 @@ from .._numbers import validate_callback, validate_campaign_id
 from .._report import BulkReport, NumberOutcome, OutcomeKind
 from .._transport import Requester
 from ._input import read_distinct
+from ._relink import relink_after_unlinks
 from ._run import BulkRun
+from ._unlinks import unlink_book
 from ._wait import wait_and_fold
 
 __all__ = ["sync"]
@@ -30,6 +32,7 @@ async def sync(
     url: str | None,
     method: str | None,
     wait: WaitPolicy | None,
+    on_outcome: Callable[[NumberOutcome], object] | None = None,
 ) -> BulkReport:
     """Make ``campaign_id`` hold exactly the desired numbers (see NumLinkSession.sync).
 
@@ -48,13 +51,23 @@ async def sync(
     desired = set(valid)
     extras = [n for n in current if n not in desired] if unlink_extra else []
 
+    started_at = time.time()
     link_run = BulkRun(
-        requester, "link", campaign_id, to_link, batch_size=batch_size, url=url, method=method
+        requester,
+        "link",
+        campaign_id,
+        to_link,
+        batch_size=batch_size,
+        url=url,
+        method=method,
+        on_outcome=on_outcome,
     )
     link_report = await link_run.run_to_report()
     stopped = link_report.stopped_reason
     if extras and stopped is None:
-        unlink_run = BulkRun(requester, "unlink", campaign_id, extras, url=url, method=method)
+        unlink_run = BulkRun(
+            requester, "unlink", campaign_id, extras, url=url, method=method, on_outcome=on_outcome
+        )
         unlink_report = await unlink_run.run_to_report()
         stopped = unlink_report.stopped_reason
     else:
@@ -88,16 +101,31 @@ async def sync(
                 )
             )
     link_report = attrs.evolve(link_report, outcomes=tuple(linked))
+    deadline = requester.clock() + (wait.timeout if wait is not None else 0.0)
+    book = unlink_book(requester)
+    for number in valid:
+        if number not in current:
+            book.done(campaign_id, number)  # gone: an unlink of it is over
+    if stopped is None:
+        link_report = await relink_after_unlinks(
+            requester,
+            link_report,
+            wait,
+            batch_size=batch_size,
+            url=url,
+            method=method,
+            on_outcome=on_outcome,
+        )
     if wait is not None and stopped is None:
         # Numbers found PROCESSING are waited for too, not only the ones linked now.
-        # One deadline for both waits; a fatal answer is noted, not raised (see finish()).
-        deadline = requester.clock() + wait.timeout
+        # One deadline for all the waits; a fatal answer is noted, not raised (see finish()).
+        wait = attrs.evolve(wait, timeout=max(0.0, deadline - requester.clock()))
         link_report = await wait_and_fold(
-            requester, link_report, unlinked=False, wait=wait, strict=False
+            requester, link_report, unlinked=False, wait=wait, strict=False, since=started_at
         )
         left = attrs.evolve(wait, timeout=max(0.0, deadline - requester.clock()))
         unlink_report = await wait_and_fold(
-            requester, unlink_report, unlinked=True, wait=left, strict=False
+            requester, unlink_report, unlinked=True, wait=left, strict=False, since=started_at
         )
     outcomes = list(link_report.outcomes)
     outcomes.extend(unlink_report.outcomes)

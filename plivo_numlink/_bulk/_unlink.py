@@ -13,6 +13,7 @@ from .._errors import APIStatusError, PlivoError, ResponseFormatError, Transport
 from .._protocol import CAMPAIGN_TEMPLATE, NUMBER_TEMPLATE, classify
 from .._report import NumberOutcome, OutcomeKind
 from ._job import Job, JobStopped
+from ._unlinks import unlink_book
 
 __all__ = ["UnlinkStrategy"]
 
@@ -54,6 +55,7 @@ class UnlinkStrategy:
             return job.settle_rejection(exc, verdict, numbers, counter.count)
         except (TransportError, ResponseFormatError) as exc:
             return job.failed(exc, numbers, counter.count)
+        unlink_book(job.requester).sent(job.campaign_id, number)
         return [job.outcome(number, OutcomeKind.ACCEPTED, api_id=api_id, attempts=counter.count)]
 
     async def _campaign_exists(self) -> bool:

@@ -1,38 +1,26 @@
-"""Waiting for Plivo's processing: poll numbers until final, and fold what was seen into reports.
+"""Waiting for Plivo's processing: watch numbers until final, and fold what was seen into reports.
 
-Each polling round costs the cheaper of one GET per pending number and the list endpoint's
-pages. Every request made counts on the caller's :class:`~.._transport.AttemptCounter`.
+The watching itself (callbacks, polling and its backoff) is in ``_poll.py``. Every request
+made counts on the caller's :class:`~.._transport.AttemptCounter`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterable, Awaitable, Iterable, Sequence
-from typing import TypeVar
+from collections.abc import AsyncIterable, Iterable, Sequence
 
 import attrs
 
-from .. import _endpoints
 from .._config import WaitPolicy
-from .._errors import (
-    APIStatusError,
-    AuthenticationError,
-    CampaignNotFoundError,
-    CertificateVerificationError,
-    ForbiddenError,
-    NotFoundError,
-    ResponseFormatError,
-    TransportError,
-)
 from .._models import LinkStatus
 from .._numbers import validate_campaign_id
-from .._protocol import classify, is_already_in_state, is_campaign_missing
 from .._report import BulkReport, NumberOutcome, OutcomeKind
-from .._transport import AttemptCounter, Requester
+from .._transport import Requester
 from ._input import read_distinct
+from ._poll import Settled, State, poll_statuses
 
 __all__ = [
+    "State",
     "fold_statuses",
     "poll_statuses",
     "wait_and_fold",
@@ -40,159 +28,22 @@ __all__ = [
     "wait_for_report",
 ]
 
-T = TypeVar("T")
 
-#: Numbers per list page, as asked for by the session.
-_PAGE = 20
+def _telling(
+    outcomes: Sequence[NumberOutcome], wait: WaitPolicy, *, unlinked: bool
+) -> Settled | None:
+    """A hook calling ``wait.on_outcome`` with each waited outcome as the wait settles it."""
+    on_outcome = wait.on_outcome
+    if on_outcome is None:
+        return None
+    by_number = {o.number: o for o in outcomes}
 
-State = dict[str, tuple[LinkStatus | None, str | None]]
+    def settled(number: str, polled: tuple[LinkStatus | None, str | None]) -> None:
+        outcome = by_number.get(number)
+        if outcome is not None:
+            on_outcome(_folded(outcome, *polled, unlinked=unlinked))
 
-
-async def poll_statuses(
-    requester: Requester,
-    campaign_id: str,
-    numbers: Sequence[str],
-    *,
-    unlinked: bool,
-    wait: WaitPolicy,
-    counter: AttemptCounter,
-    strict: bool = True,
-) -> State:
-    """Poll until each number is final (or gone, for unlink) or the wait's deadline passes.
-
-    Returns number -> (last status seen or ``None`` when not listed, error text or None).
-    ``wait.timeout`` is a deadline for the whole call, requests in flight included. With
-    ``strict``, 401, 403, an unknown campaign (:class:`CampaignNotFoundError` naming it)
-    and a failed certificate check raise; without, they end the polling as a failure noted
-    on each pending number (a bulk call's own wait keeps the report it is folded into).
-    """
-    sleep, clock = requester.sleep, requester.clock
-    deadline = clock() + wait.timeout
-    pending = dict.fromkeys(numbers)
-    state: State = dict.fromkeys(numbers, (None, None))
-    campaign_size: int | None = None
-    rounds = 0
-    while pending:
-        use_list = not (
-            (campaign_size is not None and len(pending) <= campaign_size // _PAGE + 1)
-            or (campaign_size is None and len(pending) <= 2)
-        )
-        try:
-            if use_list:
-                listing = await _within(
-                    _endpoints.list_numbers(requester, campaign_id, counter=counter),
-                    deadline - clock(),
-                )
-                campaign_size = len(listing.phone_numbers)
-                listed = {entry.number: entry.status for entry in listing.phone_numbers}
-                seen = {n: listed.get(n) for n in pending}
-            else:
-                seen = await _within(
-                    _get_each(requester, campaign_id, list(pending), counter, strict=strict),
-                    deadline - clock(),
-                )
-        except asyncio.TimeoutError:
-            # The deadline passed with this round's requests in flight (they are cancelled).
-            # An earlier round's reading stands; without one, say why there is none.
-            if not rounds:
-                for n in pending:
-                    state[n] = (None, "polling failed: no answer before the wait's deadline")
-            break
-        except APIStatusError as exc:
-            if strict and isinstance(exc, AuthenticationError | ForbiddenError):
-                raise  # nothing sent with these credentials can succeed: polling is pointless
-            if strict and (
-                (use_list and isinstance(exc, NotFoundError)) or is_campaign_missing(exc)
-            ):
-                raise _campaign_missing(campaign_id, exc) from exc
-            # Until a later round reads them, the pending numbers carry this failure: an
-            # unlink wait must not take "never seen" for "gone".
-            for n in pending:
-                state[n] = (state[n][0], f"polling failed: HTTP {exc.status_code}: {exc.message}")
-            # 5xx and 429 that outlasted their retries: the next round may do better.
-            if not classify("wait", exc).transient:
-                return state
-            seen = {}
-        except CertificateVerificationError as exc:
-            if strict:
-                raise  # every later round would meet the same certificate
-            for n in pending:
-                state[n] = (state[n][0], f"polling failed: {exc}")
-            return state
-        except (TransportError, ResponseFormatError) as exc:
-            for n in pending:
-                state[n] = (state[n][0], f"polling failed: {exc}")
-            if isinstance(exc, ResponseFormatError):
-                # Not a transient fault (the session does not retry it either): say so.
-                return state
-            seen = {}
-        rounds += 1
-        for number, status in seen.items():
-            state[number] = (status, None)
-            if (status is None) if unlinked else (status is not None and status.is_final):
-                pending.pop(number, None)
-        if wait.on_progress is not None:
-            wait.on_progress(len(state) - len(pending), len(pending))
-        if not pending or clock() + wait.poll_interval > deadline:
-            break
-        await sleep(wait.poll_interval)
-    return state
-
-
-#: The least time a polling round is given, even past the deadline (``timeout=0`` still
-#: reads the statuses once), so a call returns within about this long after its deadline.
-_ROUND_FLOOR = 1.0
-
-
-async def _within(awaitable: Awaitable[T], remaining: float) -> T:
-    """``awaitable``, cancelled (``asyncio.TimeoutError``) once the wait's deadline passed."""
-    return await asyncio.wait_for(awaitable, max(remaining, _ROUND_FLOOR))
-
-
-def _campaign_missing(campaign_id: str, exc: APIStatusError) -> CampaignNotFoundError:
-    """The error for a wait on a campaign the server does not know, naming it."""
-    message = (
-        exc.message if campaign_id in exc.message else f"campaign {campaign_id}: {exc.message}"
-    )
-    return CampaignNotFoundError(
-        message,
-        status_code=exc.status_code,
-        api_id=exc.api_id,
-        body=exc.body,
-        text=exc.text,
-        method=exc.method,
-        path=exc.path,
-    )
-
-
-async def _get_each(
-    requester: Requester,
-    campaign_id: str,
-    numbers: list[str],
-    counter: AttemptCounter,
-    *,
-    strict: bool,
-) -> dict[str, LinkStatus | None]:
-    async def one(number: str) -> tuple[str, LinkStatus | None]:
-        try:
-            entry = await _endpoints.get_number(requester, campaign_id, number, counter=counter)
-        except NotFoundError as exc:
-            if strict and is_campaign_missing(exc):
-                raise
-            return number, None
-        except APIStatusError as exc:
-            # Some servers answer "not linked to this campaign" with a 400.
-            if is_already_in_state("unlink", exc):
-                return number, None
-            raise
-        return number, entry.status
-
-    # Every GET is awaited to its end, so a failing one leaves no orphan behind.
-    results = await asyncio.gather(*(one(n) for n in numbers), return_exceptions=True)
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
-    return dict(r for r in results if not isinstance(r, BaseException))
+    return settled
 
 
 def fold_statuses(
@@ -243,10 +94,11 @@ async def wait_and_fold(
     unlinked: bool,
     wait: WaitPolicy,
     strict: bool = True,
+    since: float | None = None,
 ) -> BulkReport:
     """Wait for the accepted (and already-in-state) numbers of ``report`` to be final.
 
-    ``strict`` as for :func:`poll_statuses`.
+    ``strict`` and ``since`` as for :func:`poll_statuses`.
     """
     waiting = [
         o.number
@@ -266,6 +118,8 @@ async def wait_and_fold(
         wait=wait,
         counter=counter,
         strict=strict,
+        since=since,
+        on_settled=_telling(report.outcomes, wait, unlinked=unlinked),
     )
     return attrs.evolve(
         report,
@@ -280,7 +134,12 @@ _UNLINK_ACTIONS = frozenset({"unlink", "wait_unlinked"})
 
 
 async def wait_for_report(
-    requester: Requester, report: BulkReport, wait: WaitPolicy, *, strict: bool = True
+    requester: Requester,
+    report: BulkReport,
+    wait: WaitPolicy,
+    *,
+    strict: bool = True,
+    since: float | None = None,
 ) -> BulkReport:
     """Wait for the accepted (and already-but-not-final) numbers of ``report`` to be final.
 
@@ -297,7 +156,9 @@ async def wait_for_report(
             continue
         sub = attrs.evolve(report, outcomes=part)
         left = attrs.evolve(wait, timeout=max(0.0, deadline - requester.clock()))
-        waited = await wait_and_fold(requester, sub, unlinked=unlinked, wait=left, strict=strict)
+        waited = await wait_and_fold(
+            requester, sub, unlinked=unlinked, wait=left, strict=strict, since=since
+        )
         if waited is sub:
             continue  # nothing to wait for
         folded = iter(waited.outcomes)
@@ -327,15 +188,22 @@ async def wait_for_numbers(
     valid, order, duplicates = await read_distinct(numbers)
     action = "wait_unlinked" if unlinked else "wait"
     counter = requester.sent.child()
-    state = await poll_statuses(
-        requester, campaign_id, valid, unlinked=unlinked, wait=wait, counter=counter
-    )
+    waited = set(valid)
     outcomes = [
         attrs.evolve(o, action=action, kind=OutcomeKind.ACCEPTED)
-        if o.number in state
+        if o.number in waited
         else attrs.evolve(o, action=action)
         for o in order
     ]
+    state = await poll_statuses(
+        requester,
+        campaign_id,
+        valid,
+        unlinked=unlinked,
+        wait=wait,
+        counter=counter,
+        on_settled=_telling(outcomes, wait, unlinked=unlinked),
+    )
     return BulkReport(
         outcomes=tuple(fold_statuses(outcomes, state, unlinked=unlinked)),
         action=action,

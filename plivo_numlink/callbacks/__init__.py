@@ -55,6 +55,7 @@ from ._events import CallbackEvent, CallbackKind, CallbackStatus, parse_event
 from ._events import ParamDict as ParamDict
 from ._handler import CallbackReceiver, handler
 from ._handler import PublicUrl as PublicUrl
+from ._hub import EventHub
 from ._receiver import DEFAULT_BODY_TIMEOUT, DEFAULT_REPLAY_WINDOW
 from ._receiver import DEFAULT_MAX_NONCES as DEFAULT_MAX_NONCES
 from ._receiver import OnEvent as OnEvent
@@ -81,6 +82,7 @@ __all__ = [
     "CallbackReceiver",
     "CallbackRejected",
     "CallbackStatus",
+    "EventHub",
     "Params",
     "ReplayGuard",
     "asgi_app",

@@ -233,10 +233,11 @@ async def link_or_unlink(
             bulk.stop(interrupted_reason())
         report = bulk.report()
         if job.wait and not interrupted and report.stopped_reason is None:
-            count = out.plural(sum(o.kind in _WAITED_FOR for o in report), "number")
-            feedback.start_phase(f"waiting for Plivo to finish processing {count} ({job.polling})")
-            timing = {"timeout": job.wait_timeout, "poll_interval": job.poll_interval}
-            wait = session.wait_for_report(report, **timing, on_progress=feedback.waited)
+            count = sum(o.kind in _WAITED_FOR for o in report)
+            phase = f"waiting for Plivo to finish processing {out.plural(count, 'number')}"
+            feedback.start_phase(f"{phase} ({job.polling})", waiting=count)
+            kw: dict[str, Any] = {"timeout": job.wait_timeout, "poll_interval": job.poll_interval}
+            wait = session.wait_for_report(report, **kw, on_outcome=feedback.waited)
             try:
                 interrupted, waited = await interruptible(wait)
             finally:
@@ -251,17 +252,17 @@ async def _one_call(
     session: pn.NumLinkSession, job: Job, entries: list[str], feedback: out.Feedback
 ) -> pn.BulkReport:
     """sync or wait: one library call, shown as a phase."""
-    settings: dict[str, Any] = {"poll_interval": job.poll_interval, "on_progress": feedback.waited}
+    settings: dict[str, Any] = {"poll_interval": job.poll_interval, "on_outcome": feedback.waited}
     async with session:
         if job.action == "sync":
             extra = " (unlinking extra numbers)" if job.unlink_extra else ""
-            feedback.start_phase(f"syncing campaign {job.campaign_id}{extra}")
+            feedback.start_phase(f"syncing campaign {job.campaign_id}{extra}", waiting=len(entries))
             settings.update(job.callback, unlink_extra=job.unlink_extra, batch_size=job.batch_size)
-            settings.update(wait=job.wait, wait_timeout=job.wait_timeout)
+            settings.update(wait=job.wait, timeout=job.wait_timeout)
             call = session.sync(job.campaign_id, entries, **settings)
         else:
-            state = "unlinked" if job.unlinked else "processed"
-            feedback.start_phase(f"waiting until the numbers are {state} ({job.polling})")
+            phase = f"waiting until the numbers are {'unlinked' if job.unlinked else 'processed'}"
+            feedback.start_phase(f"{phase} ({job.polling})", waiting=len(set(entries)))
             settings.update(unlinked=job.unlinked, timeout=job.wait_timeout)
             call = session.wait_for_numbers(job.campaign_id, entries, **settings)
         try:

@@ -53,7 +53,7 @@ class Feedback:
         if mode == "auto":
             mode = "bar" if self.console.is_terminal else "lines"
         self.mode, self.quiet = mode, mode == "none"
-        self.done = self.ok = self._next_step = 0
+        self.done = self.ok = self._next_step = self.settled = self.waiting = 0
         self._label = self._phase = self._counts = ""
         self._total: int | None = None
         self._started = self._last = 0.0
@@ -130,9 +130,10 @@ class Feedback:
         bad, rate = self.done - self.ok, self._rate(now) or "-"
         self.console.print(f"{self._label}: {where}, {self.ok:,} ok, {bad:,} not ok, {rate}")
 
-    def start_phase(self, text: str, *, announce: bool = True) -> None:
-        """A phase without per-number progress (waiting, sync, reading) begins."""
+    def start_phase(self, text: str, *, announce: bool = True, waiting: int = 0) -> None:
+        """A phase without a bar of its own (sync, reading, a wait on ``waiting`` numbers)."""
         self._phase, self._counts, self._last = text, "", time.monotonic()
+        self.waiting = waiting
         if self.mode == "bar":
             columns = (bar.SpinnerColumn(), bar.TextColumn("{task.description}"))
             self._live = bar.Progress(*columns, bar.TimeElapsedColumn(), console=self.console)
@@ -151,9 +152,9 @@ class Feedback:
             self.console.print(f"{self._phase}: {counts}", markup=False)
         self._counts = counts
 
-    def waited(self, done: int, pending: int) -> None:
-        """A polling round's counts (the wait's ``on_progress`` hook)."""
-        self.update_phase(f"{done:,} done, {pending:,} pending")
+    def waited(self, outcome: pn.NumberOutcome) -> None:  # a wait's on_outcome hook
+        self.settled += outcome.kind is not pn.OutcomeKind.ACCEPTED
+        self.update_phase(f"{self.settled:,} done, {max(self.waiting - self.settled, 0):,} pending")
 
     def finish_phase(self) -> None:
         if self._live is not None:

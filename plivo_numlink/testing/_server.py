@@ -336,6 +336,12 @@ class FakePlivo:
         """
         return self._book.numbers(campaign_id)
 
+    def unlinking(self, campaign_id: str) -> list[str]:
+        """The numbers whose unlink is still being processed: listed as they were (COMPLETED)
+        until it is done, and a link of them is refused as already requested (the cautious
+        reading of Plivo's undocumented re-link window; see the module ``_state``)."""
+        return self._book.unlinking(campaign_id)
+
     def clear_requests(self) -> None:
         """Forget the request log and the per-status counts."""
         self.requests = []

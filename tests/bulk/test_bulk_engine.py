@@ -1307,12 +1307,7 @@ async def test_wait_for_numbers_refuses_a_bad_timeout_or_poll_interval(
     with pytest.raises(ValueError):
         await session.wait_for_numbers(CAMPAIGN, us_numbers(1), **options)
     with pytest.raises(ValueError):
-        await session.link_many(
-            CAMPAIGN,
-            us_numbers(1),
-            wait=True,
-            **{f"wait_{k}" if k == "timeout" else k: v for k, v in options.items()},
-        )
+        await session.link_many(CAMPAIGN, us_numbers(1), wait=True, **options)
     assert fake.requests == []
 
 

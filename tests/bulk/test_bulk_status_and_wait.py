@@ -195,27 +195,30 @@ async def test_wait_for_report_folds_final_statuses_into_a_link_report() -> None
     assert waited.requests == len(fake.requests)
 
 
-async def test_waits_report_done_and_pending_after_each_round_to_on_progress() -> None:
-    # The hook a progress display needs: (done, pending) after every polling round.
+async def test_waits_tell_on_outcome_each_number_once_as_they_settle_it() -> None:
+    # The hook a progress display needs: each waited number's outcome, once, when settled.
     async with on_fake(complete_after_polls=2) as (_fake, session):
         report = await session.link_many(CAMPAIGN, [A, B])
-        seen: list[tuple[int, int]] = []
-        progress = {"timeout": 5, "poll_interval": 0, "on_progress": lambda *c: seen.append(c)}
-        await session.wait_for_report(report, **progress)
-        assert seen[0] == (0, 2)
-        assert seen[-1] == (2, 0)
+        seen: list[pn.NumberOutcome] = []
+        await session.wait_for_report(report, timeout=5, poll_interval=0, on_outcome=seen.append)
+        assert sorted((o.number, o.kind) for o in seen) == [
+            (A, pn.OutcomeKind.COMPLETED),
+            (B, pn.OutcomeKind.COMPLETED),
+        ]
         seen.clear()
-        on_progress = progress["on_progress"]
         await session.wait_for_numbers(
-            CAMPAIGN, [A, B, C], timeout=0.2, poll_interval=0.05, on_progress=on_progress
+            CAMPAIGN, [A, B, C], timeout=0.2, poll_interval=0.05, on_outcome=seen.append
         )
-        assert set(seen) == {(2, 1)}  # C is not linked: pending until the deadline
+        # C is not linked: settled at once (not_listed), not at the deadline.
+        assert {o.number: o.kind for o in seen}[C] is pn.OutcomeKind.NOT_LISTED
+        assert len(seen) == 3
         seen.clear()
         synced = await session.sync(
-            CAMPAIGN, [D], wait=True, wait_timeout=5, poll_interval=0, on_progress=on_progress
+            CAMPAIGN, [D], wait=True, timeout=5, poll_interval=0, on_outcome=seen.append
         )
         assert synced.ok
-    assert seen[-1] == (1, 0)
+    # sync tells the link it sent, then the wait's outcome.
+    assert [o.kind for o in seen] == [pn.OutcomeKind.ACCEPTED, pn.OutcomeKind.COMPLETED]
 
 
 async def test_wait_for_report_waits_for_unlinked_numbers_to_be_gone() -> None:
@@ -295,7 +298,9 @@ def test_defaults_namespace_names_the_library_defaults() -> None:
     assert defaults.TIMEOUT == pn.DEFAULT_TIMEOUT
     assert defaults.WAIT_TIMEOUT == 300.0
     assert defaults.POLL_INTERVAL == 5.0
+    assert defaults.MAX_POLL_INTERVAL == 60.0
     assert set(defaults.__all__) == {
+        "MAX_POLL_INTERVAL",
         "BASE_URL",
         "BATCH_SIZE",
         "CONCURRENCY",

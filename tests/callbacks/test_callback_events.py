@@ -171,6 +171,7 @@ def test_public_names() -> None:
         "CallbackReceiver",
         "CallbackRejected",
         "CallbackStatus",
+        "EventHub",
         "Params",
         "ReplayGuard",
         "asgi_app",

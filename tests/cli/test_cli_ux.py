@@ -109,7 +109,8 @@ def test_the_wait_shows_done_and_pending_counts(start_fake: FakeFactory) -> None
         fake, "link", CAMPAIGN, "2125550001", "2125550002", "--wait", "--poll-interval", "0.01"
     )
     assert result.exit_code == 0, result.output
-    assert "0 done, 2 pending" in result.stderr
+    assert "waiting for Plivo to finish processing 2 numbers" in result.stderr
+    assert "1 done, 1 pending" in result.stderr
     assert "2 done, 0 pending" in result.stderr
     waited = run(fake, "wait", CAMPAIGN, "2125550001", "--timeout", "1")
     assert "1 done, 0 pending" in waited.stderr

@@ -232,7 +232,7 @@ async def test_sync_wait_keeps_its_deadline_when_the_polls_hang(
     session = make_session(base_url=server.base_url, timeout=30)
     try:
         report, elapsed = await timed(
-            session.sync(CAMPAIGN, numbers(4), wait=True, wait_timeout=1, poll_interval=0.1)
+            session.sync(CAMPAIGN, numbers(4), wait=True, timeout=1, poll_interval=0.1)
         )
     finally:
         release.set()
@@ -409,6 +409,6 @@ async def test_a_bulk_call_s_own_wait_keeps_its_report_on_a_fatal_answer(
 
     server = await recording_server(link_then_forbidden)
     session = make_session(base_url=server.base_url)
-    report = await session.link_many(CAMPAIGN, numbers(3), wait=True, wait_timeout=30)
+    report = await session.link_many(CAMPAIGN, numbers(3), wait=True, timeout=30)
     assert [o.kind for o in report] == [OutcomeKind.PENDING] * 3
     assert all("polling failed: HTTP 403" in (o.error or "") for o in report)
