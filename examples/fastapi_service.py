@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import logging
 import os
@@ -43,8 +44,6 @@ from plivo_numlink.testing import FakePlivo
 
 #: A web request should fail within seconds, not wait out the bulk-friendly default retries.
 WEB_RETRY = pn.RetryPolicy(attempts=3, wait_initial=0.5, wait_max=2)
-#: The statuses after which Plivo sends nothing more for a request.
-FINAL = (callbacks.CallbackStatus.SUCCESS, callbacks.CallbackStatus.FAILED)
 
 
 @dataclass(frozen=True)
@@ -62,40 +61,24 @@ class Settings:
     timeout: float = 10.0
 
 
-# EVENTHUB: this class stands in for ``callbacks.EventHub`` (issue 16, item 4). Once it is
-# available, use ``hub = callbacks.EventHub()`` (``EventHub("redis://...")`` to reach
-# waiters in other processes): ``asgi_app(hub.publish, ...)`` and the waits' ``events=hub``.
-class Completions:
-    """The callbacks received, and waiters for a number's final one, in this process.
+class Received:
+    """The callbacks this process received, for the ``/events`` page, and the hub waits use.
 
-    A final event that came before anyone waited is kept, so a wait that starts late still
-    sees it.
+    ``callbacks.EventHub()`` hands each final callback to the waits (``events=hub``); it
+    keeps them an hour, so a wait that starts after the callback came still sees it.
+    ``EventHub("redis://...")`` reaches waits in other processes (workers) too.
     """
 
-    def __init__(self) -> None:
-        self.events: list[callbacks.CallbackEvent] = []
-        self._final: dict[tuple[str, str, str], callbacks.CallbackEvent] = {}
-        self._changed = asyncio.Condition()
+    def __init__(self, hub: callbacks.EventHub, keep: int = 1000) -> None:
+        self.hub = hub
+        self.events: collections.deque[callbacks.CallbackEvent] = collections.deque(maxlen=keep)
 
     async def publish(self, event: callbacks.CallbackEvent) -> None:
         """The receiver's ``on_event``: only verified, non-replayed callbacks get here."""
         self.events.append(event)
         reason = f" ({event.reason})" if event.reason else ""
         print(f"callback: {event.kind} {event.number} {event.status}{reason}", flush=True)
-        if event.status in FINAL and event.campaign_id and event.number:
-            self._final[(event.campaign_id, event.number, event.kind.value)] = event
-            async with self._changed:
-                self._changed.notify_all()
-
-    async def wait(
-        self, campaign_id: str, number: str, kind: callbacks.CallbackKind, timeout: float
-    ) -> callbacks.CallbackEvent | None:
-        """The final event of ``number``, or None if none came within ``timeout`` seconds."""
-        key = (campaign_id, number, kind.value)
-        with contextlib.suppress(asyncio.TimeoutError):
-            async with self._changed:
-                await asyncio.wait_for(self._changed.wait_for(lambda: key in self._final), timeout)
-        return self._final.get(key)
+        await self.hub.publish(event)
 
 
 class LinkRequest(BaseModel):
@@ -134,9 +117,10 @@ def plivo_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def make_app(settings: Settings) -> FastAPI:
-    completions = Completions()
+    hub = callbacks.EventHub()  # EventHub("redis://...") to reach waits in other processes
+    received = Received(hub)
     receiver = callbacks.asgi_app(
-        completions.publish,
+        received.publish,
         auth_token=settings.auth_token,
         public_url=settings.callback_url,
         # replay_store="redis://..." when several processes serve this app
@@ -155,9 +139,10 @@ def make_app(settings: Settings) -> FastAPI:
             app.state.session = session
             yield
         await receiver.aclose()  # a mounted app gets no lifespan of its own
+        await hub.aclose()
 
     app = FastAPI(lifespan=lifespan)
-    app.state.completions = completions
+    app.state.received = received
     app.add_exception_handler(pn.PlivoError, plivo_error)
     app.add_exception_handler(ValueError, plivo_error)
 
@@ -173,18 +158,22 @@ def make_app(settings: Settings) -> FastAPI:
         answer["api_id"] = ack.api_id
         if not body.wait:
             return JSONResponse(answer, status_code=202)
-        kind = callbacks.CallbackKind.LINKING
-        event = await completions.wait(campaign_id, number, kind, body.wait)
-        answer["status"] = str(event.status) if event else "pending"
-        answer["reason"] = event.reason if event else None
-        return JSONResponse(answer, status_code=200 if event else 202)
+        # Settled by the final callback (polling is only the safety net, backed off).
+        report = await request.app.state.session.wait_for_numbers(
+            campaign_id, [number], timeout=body.wait, events=hub
+        )
+        outcome = report[number]
+        done = outcome.kind in (pn.OutcomeKind.COMPLETED, pn.OutcomeKind.REMOTE_FAILED)
+        answer["status"] = "success" if outcome.ok else "failed" if done else "pending"
+        answer["reason"] = outcome.error
+        return JSONResponse(answer, status_code=200 if done else 202)
 
     @app.get("/campaigns/{campaign_id}/numbers/{number}")
     async def number_status(campaign_id: str, number: str, request: Request) -> dict[str, Any]:
         status = await request.app.state.session.get_number(campaign_id, number)
         events = [
             event_json(event)
-            for event in completions.events
+            for event in received.events
             if event.number == status.number and event.campaign_id == campaign_id
         ]
         return {
@@ -195,7 +184,7 @@ def make_app(settings: Settings) -> FastAPI:
 
     @app.get("/events")
     async def list_events() -> list[dict[str, str | None]]:
-        return [event_json(event) for event in completions.events]
+        return [event_json(event) for event in received.events]
 
     app.mount("/plivo/numlink", receiver, name="plivo_callbacks")
     return app
