@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import signal
+import sys
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -181,7 +182,7 @@ def demo_command(count: int, seed: int, poll_interval: float, **out: Any) -> Non
             )
         drops = plural(statuses.get(None, 0), "connection")
         print_(f"Retried: {plural(faults, '5xx answer')} and {drops} the server dropped.")
-        print_("Next: `plivo-numlink fake-server` runs the fake for your own commands.")
+        print_(f"Next: `{sys.exec_prefix}/bin/plivo-numlink fake-server` runs the fake alone.")
     if not expected:
         unexpected, missing = sorted(not_ok - planted)[:5], sorted(planted - not_ok)[:5]
         stopped = f", stopped: {report.stopped_reason}" if report.stopped_reason else ""
