@@ -8,12 +8,13 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# Rebuilt when the project's dependencies change.
+# Rebuilt when the project's dependencies or its version change (the installed metadata
+# carries the version, which a test compares with plivo_numlink.__version__).
 STAMP := $(VENV)/.installed-dev
 
 .PHONY: demo test lint docs clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml plivo_numlink/_version.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
