@@ -32,8 +32,6 @@ root_doc = "index"
 exclude_patterns = ["_build"]
 myst_enable_extensions = ["colon_fence"]
 myst_heading_anchors = 3
-# Links to files outside docs/ (the examples, the benchmarks) point at the repository.
-myst_url_schemes = ["http", "https", "mailto"]
 
 html_theme = "furo"
 html_title = f"plivo-numlink {release}"
