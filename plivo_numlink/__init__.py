@@ -14,18 +14,13 @@ The layout, each layer using only the ones below it::
     _retry, _pacing, _config, _report, _models, _numbers, _errors, _log
 """
 
-from . import defaults
-from ._bulk import BulkRun
+from __future__ import annotations
 
-# Kept importable (no longer in __all__) for code written against 0.1: use
-# plivo_numlink.defaults and the session's own classification instead.
-from ._config import (  # noqa: F401
-    DEFAULT_BASE_URL,
-    DEFAULT_BATCH_SIZE,
-    DEFAULT_CONCURRENCY,
-    DEFAULT_RATE_LIMIT,
-    DEFAULT_TIMEOUT,
-)
+import warnings
+from typing import Any
+
+from . import _config, _protocol, defaults
+from ._bulk import BulkRun
 from ._errors import (
     AlreadyInStateError,
     APIStatusError,
@@ -48,7 +43,6 @@ from ._errors import (
 from ._input import NumberInput
 from ._models import CampaignNumbers, LinkAck, LinkStatus, NumberStatus
 from ._numbers import normalize_number, validate_campaign_id
-from ._protocol import is_already_in_state  # noqa: F401
 from ._report import BulkReport, DuplicateEntry, NumberOutcome, OutcomeKind
 from ._retry import RetryPolicy
 from ._session import NumLinkSession
@@ -91,3 +85,37 @@ __all__ = [
     "normalize_number",
     "validate_campaign_id",
 ]
+
+#: Names of 0.1 that left __all__ in 0.2, deprecated in 0.3: each still works, with a
+#: DeprecationWarning, until 0.4 (docs/api-policy.md): name -> (home, attribute, replacement).
+_DEPRECATED: dict[str, tuple[object, str, str]] = {
+    "DEFAULT_BASE_URL": (_config, "DEFAULT_BASE_URL", "plivo_numlink.defaults.BASE_URL"),
+    "DEFAULT_BATCH_SIZE": (_config, "DEFAULT_BATCH_SIZE", "plivo_numlink.defaults.BATCH_SIZE"),
+    "DEFAULT_CONCURRENCY": (
+        _config,
+        "DEFAULT_CONCURRENCY",
+        "plivo_numlink.defaults.CONCURRENCY",
+    ),
+    "DEFAULT_RATE_LIMIT": (_config, "DEFAULT_RATE_LIMIT", "plivo_numlink.defaults.RATE_LIMIT"),
+    "DEFAULT_TIMEOUT": (_config, "DEFAULT_TIMEOUT", "plivo_numlink.defaults.TIMEOUT"),
+    "is_already_in_state": (
+        _protocol,
+        "is_already_in_state",
+        "the bulk calls' outcome kind OutcomeKind.ALREADY",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The deprecated 0.1 names, each with a DeprecationWarning naming its replacement."""
+    try:
+        module, attribute, replacement = _DEPRECATED[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    warnings.warn(
+        f"plivo_numlink.{name} is deprecated since 0.3 and will be removed in 0.4: "
+        f"use {replacement}",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return getattr(module, attribute)

@@ -41,8 +41,8 @@ __all__ = [
 ]
 
 DEFAULT_BASE_URL = "https://api.plivo.com"
-#: Plivo allows 100 simultaneous requests per account; 20 in flight already sustain the
-#: default rate at up to 400 ms per request (Little's law), and leave the account room.
+#: Plivo documents no cap on simultaneous API requests; 20 in flight sustain the default
+#: rate at up to 400 ms per request (Little's law) without holding more connections open.
 DEFAULT_CONCURRENCY = 20
 #: Plivo's default account limit is 300 requests per 5 s (60/s) for all APIs together;
 #: 50/s leaves a sixth of it to whatever else the account is doing.

@@ -200,6 +200,10 @@ class BulkReport:
             raise KeyError(f"no outcome for {number!r} in this report") from None
 
     def get(self, number: str) -> NumberOutcome | None:
+        """The outcome of ``number`` (written in any form), or ``None`` when it has none.
+
+        Like ``report[number]``, without the ``KeyError``.
+        """
         try:
             return self[number]
         except KeyError:
@@ -230,6 +234,10 @@ class BulkReport:
         return data
 
     def to_json(self, *, indent: int | None = 2) -> str:
+        """The report as JSON text: :meth:`to_dict`, indented by ``indent`` (None: one line).
+
+        Exact (no spreadsheet escaping); :meth:`write_json` streams a huge report instead.
+        """
         return json.dumps(self.to_dict(), indent=indent)
 
     def to_csv(self) -> str:

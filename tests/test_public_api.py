@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import warnings
+
+import pytest
+
 import plivo_numlink as pn
 from plivo_numlink import callbacks, testing
 
@@ -47,14 +51,15 @@ ADDITIONS = {
     "AlreadyInStateError",
 }
 
-#: Names that left __all__ in 0.2 (see CHANGELOG.md) but stay importable for 0.1 code.
-REMOVED_BUT_IMPORTABLE = {
-    "is_already_in_state",
-    "DEFAULT_BASE_URL",
-    "DEFAULT_BATCH_SIZE",
-    "DEFAULT_CONCURRENCY",
-    "DEFAULT_RATE_LIMIT",
-    "DEFAULT_TIMEOUT",
+#: Names that left __all__ in 0.2, deprecated in 0.3 (docs/api-policy.md): each still works,
+#: with a DeprecationWarning naming what to use instead, until 0.4.
+DEPRECATED = {
+    "is_already_in_state": "OutcomeKind.ALREADY",
+    "DEFAULT_BASE_URL": "plivo_numlink.defaults.BASE_URL",
+    "DEFAULT_BATCH_SIZE": "plivo_numlink.defaults.BATCH_SIZE",
+    "DEFAULT_CONCURRENCY": "plivo_numlink.defaults.CONCURRENCY",
+    "DEFAULT_RATE_LIMIT": "plivo_numlink.defaults.RATE_LIMIT",
+    "DEFAULT_TIMEOUT": "plivo_numlink.defaults.TIMEOUT",
 }
 
 
@@ -67,18 +72,50 @@ def test_every_public_name_is_importable() -> None:
         assert hasattr(pn, name), name
 
 
-def test_names_that_left_all_are_still_importable() -> None:
-    assert not REMOVED_BUT_IMPORTABLE & set(pn.__all__)
-    for name in REMOVED_BUT_IMPORTABLE:
-        assert hasattr(pn, name), name
-    assert pn.DEFAULT_BATCH_SIZE == pn.defaults.BATCH_SIZE
+def test_importing_public_names_warns_of_nothing() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for name in pn.__all__:
+            getattr(pn, name)
+        exec("from plivo_numlink import *", {})
 
 
-def test_the_defaults_namespace_holds_every_default() -> None:
+def test_deprecated_names_are_not_public() -> None:
+    assert not set(DEPRECATED) & set(pn.__all__)
+
+
+@pytest.mark.parametrize(("name", "replacement"), sorted(DEPRECATED.items()))
+def test_a_deprecated_name_still_works_with_a_deprecation_warning(
+    name: str, replacement: str
+) -> None:
+    with pytest.warns(DeprecationWarning, match=rf"plivo_numlink\.{name} is deprecated") as seen:
+        getattr(pn, name)
+    assert replacement in str(seen[0].message)
+    assert seen[0].filename == __file__  # the warning points at the caller's line
+
+
+def test_a_deprecated_name_imported_with_from_warns_too() -> None:
+    with pytest.warns(DeprecationWarning, match="defaults.BATCH_SIZE"):
+        from plivo_numlink import DEFAULT_BATCH_SIZE
+    assert DEFAULT_BATCH_SIZE == pn.defaults.BATCH_SIZE
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_deprecated_defaults_keep_their_values() -> None:
     assert pn.defaults.BASE_URL == pn.DEFAULT_BASE_URL
+    assert pn.defaults.BATCH_SIZE == pn.DEFAULT_BATCH_SIZE
     assert pn.defaults.CONCURRENCY == pn.DEFAULT_CONCURRENCY
     assert pn.defaults.RATE_LIMIT == pn.DEFAULT_RATE_LIMIT
     assert pn.defaults.TIMEOUT == pn.DEFAULT_TIMEOUT
+    not_linked = pn.BadRequestError(
+        "The number 12125557777 is not linked to this campaign", status_code=400
+    )
+    assert pn.is_already_in_state("unlink", not_linked) is True
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'DEFAULT_NOTHING'"):
+        pn.DEFAULT_NOTHING  # noqa: B018
 
 
 def test_callbacks_module_offers_the_contract_names() -> None:

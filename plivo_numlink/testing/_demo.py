@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import sys
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -77,7 +78,9 @@ class DemoPlan:
         lines.append(
             f"Retried: {faults:,} 5xx {answers} and {drops:,} {connections} the server dropped."
         )
-        lines.append("Next: `plivo-numlink fake-server` runs the fake for your own commands.")
+        # Where the command is installed: a new shell has no activated venv.
+        command = f"{sys.exec_prefix}/bin/plivo-numlink fake-server"
+        lines.append(f"Next: `{command}` runs the fake for your own commands.")
         return error, lines
 
 

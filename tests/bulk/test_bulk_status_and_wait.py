@@ -291,11 +291,12 @@ async def test_single_calls_raise_campaign_not_found_for_an_unknown_campaign() -
 
 
 def test_defaults_namespace_names_the_library_defaults() -> None:
-    assert defaults.BASE_URL == "https://api.plivo.com" == pn.DEFAULT_BASE_URL
-    assert defaults.BATCH_SIZE == pn.DEFAULT_BATCH_SIZE
-    assert defaults.CONCURRENCY == pn.DEFAULT_CONCURRENCY
-    assert defaults.RATE_LIMIT == pn.DEFAULT_RATE_LIMIT
-    assert defaults.TIMEOUT == pn.DEFAULT_TIMEOUT
+    # (The deprecated pn.DEFAULT_* twins are checked in tests/test_public_api.py.)
+    assert defaults.BASE_URL == "https://api.plivo.com"
+    assert defaults.BATCH_SIZE == 50
+    assert defaults.CONCURRENCY == 20
+    assert defaults.RATE_LIMIT == 50.0
+    assert defaults.TIMEOUT == 30.0
     assert defaults.WAIT_TIMEOUT == 300.0
     assert defaults.POLL_INTERVAL == 5.0
     assert defaults.MAX_POLL_INTERVAL == 60.0

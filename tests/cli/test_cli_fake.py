@@ -128,6 +128,15 @@ def test_demo_links_and_explains_the_planted_failures(tmp_path: Path) -> None:
     ]
 
 
+def test_demo_ends_with_the_fake_server_command_as_found_in_a_new_shell() -> None:
+    # A new shell has no activated venv: the hint names where the command is installed.
+    result = run(None, "demo", "--count", "10", "--poll-interval", "0.05")
+    assert result.exit_code == 0, result.output
+    command = f"{sys.exec_prefix}/bin/plivo-numlink fake-server"
+    assert command in " ".join(result.stdout.split())
+    assert Path(command.split()[0]).exists()
+
+
 def test_demo_json_is_the_report(tmp_path: Path) -> None:
     result = run(None, "demo", "--count", "10", "--poll-interval", "0.05", "--json")
     assert result.exit_code == 0, result.output
