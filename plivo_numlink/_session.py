@@ -14,7 +14,7 @@ from typing import Any
 
 import aiohttp
 
-from . import _bulk, _endpoints
+from . import _bulk, _endpoints, _telemetry
 from ._bulk import BulkRun
 from ._config import (
     DEFAULT_BATCH_SIZE,
@@ -33,6 +33,7 @@ from ._numbers import validate_callback, validate_campaign_id
 from ._report import BulkReport, NumberOutcome
 from ._retry import DEFAULT_RETRY, RetryPolicy, RetryQuota
 from ._storage import STORAGE_ENV, RedisStorage, open_storage
+from ._telemetry import SessionStats, traced
 from ._transport import Requester
 
 __all__ = ["NumLinkSession"]
@@ -105,6 +106,8 @@ class NumLinkSession:
         sleep: Sleep | None = None,
         clock: Callable[[], float] | None = None,
         rate_limit_storage: str | None = None,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
     ) -> None:
         config = SessionConfig.build(
             auth_id,
@@ -124,6 +127,8 @@ class NumLinkSession:
         self._requester = Requester(
             config, http_session=http_session, sleep=sleep, clock=clock, storage=storage
         )
+        self._providers = (tracer_provider, meter_provider)
+        self._requester.telemetry = _telemetry.load(*self._providers, config.base_url)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -184,9 +189,15 @@ class NumLinkSession:
     def closed(self) -> bool:
         return self._requester.closed
 
+    def stats(self) -> SessionStats:
+        """A snapshot of the session's traffic: requests, retries, 429s, errors, pace."""
+        return self._requester.stats()
+
     async def __aenter__(self) -> NumLinkSession:
         self._requester.check_open()
         self._requester.http_session()
+        if None in self._providers:  # a global provider may have been set up since
+            self._requester.telemetry = _telemetry.load(*self._providers, self.base_url)
         return self
 
     async def __aexit__(
@@ -227,7 +238,8 @@ class NumLinkSession:
 
         Linking goes on at Plivo after the acknowledgement; see :meth:`wait_for_numbers`.
         """
-        return await _endpoints.link(self._requester, campaign_id, numbers, url=url, method=method)
+        call = _endpoints.link(self._requester, campaign_id, numbers, url=url, method=method)
+        return await traced(self._requester.telemetry, "link", campaign_id, call)
 
     async def unlink(
         self,
@@ -238,11 +250,13 @@ class NumLinkSession:
         method: str | None = None,
     ) -> LinkAck:
         """Unlink one number from ``campaign_id``."""
-        return await _endpoints.unlink(self._requester, campaign_id, number, url=url, method=method)
+        call = _endpoints.unlink(self._requester, campaign_id, number, url=url, method=method)
+        return await traced(self._requester.telemetry, "unlink", campaign_id, call)
 
     async def get_number(self, campaign_id: str, number: str) -> NumberStatus:
         """The status of one number in ``campaign_id`` (:class:`NotFoundError` if absent)."""
-        return await _endpoints.get_number(self._requester, campaign_id, number)
+        call = _endpoints.get_number(self._requester, campaign_id, number)
+        return await traced(self._requester.telemetry, "get_number", campaign_id, call)
 
     async def list_numbers(
         self,
@@ -257,9 +271,10 @@ class NumLinkSession:
         (default 5,000: 100,000 numbers) or, when given, ``max_time`` seconds: that raises
         :class:`ResponseFormatError`.
         """
-        return await _endpoints.list_numbers(
+        call = _endpoints.list_numbers(
             self._requester, campaign_id, max_pages=max_pages, max_time=max_time
         )
+        return await traced(self._requester.telemetry, "list_numbers", campaign_id, call)
 
     def iter_pages(
         self,
@@ -322,6 +337,7 @@ class NumLinkSession:
             dedupe=dedupe,
             owner=self,
             journal=journal,
+            span="link_many",
         )
 
     def iter_unlink(
@@ -353,6 +369,7 @@ class NumLinkSession:
             dedupe=dedupe,
             owner=self,
             journal=journal,
+            span="unlink_many",
         )
 
     async def link_many(
@@ -396,7 +413,7 @@ class NumLinkSession:
             on_outcome=on_outcome,
             journal=journal,
         )
-        return await _bulk.finish(run, policy)
+        return await _bulk.traced_finish(self._requester.telemetry, run, policy)
 
     async def unlink_many(
         self,
@@ -421,7 +438,7 @@ class NumLinkSession:
         run = self.iter_unlink(
             campaign_id, numbers, url=url, method=method, on_outcome=on_outcome, journal=journal
         )
-        return await _bulk.finish(run, policy)
+        return await _bulk.traced_finish(self._requester.telemetry, run, policy)
 
     async def wait_for_numbers(
         self,
@@ -450,9 +467,10 @@ class NumLinkSession:
         self._check_open()
         validate_campaign_id(campaign_id)
         policy = WaitPolicy.checked(timeout, poll_interval, on_progress)
-        return await _bulk.wait_for_numbers(
+        call = _bulk.wait_for_numbers(
             self._requester, campaign_id, numbers, wait=policy, unlinked=unlinked
         )
+        return await _bulk.traced(self._requester.telemetry, "wait_for_numbers", campaign_id, call)
 
     async def wait_for_report(
         self,
@@ -473,7 +491,10 @@ class NumLinkSession:
         """
         self._check_open()
         policy = WaitPolicy.checked(timeout, poll_interval, on_progress)
-        return await _bulk.wait_for_report(self._requester, report, policy)
+        call = _bulk.wait_for_report(self._requester, report, policy)
+        return await _bulk.traced(
+            self._requester.telemetry, "wait_for_report", report.campaign_id, call
+        )
 
     async def get_numbers(
         self, campaign_id: str, numbers: Iterable[str] | AsyncIterable[str]
@@ -488,7 +509,8 @@ class NumLinkSession:
         an unknown campaign raise at once (:class:`CampaignNotFoundError`).
         """
         self._check_open()
-        return await _bulk.get_numbers(self._requester, campaign_id, numbers)
+        call = _bulk.get_numbers(self._requester, campaign_id, numbers)
+        return await _bulk.traced(self._requester.telemetry, "get_numbers", campaign_id, call)
 
     async def sync(
         self,
@@ -517,7 +539,7 @@ class NumLinkSession:
         validate_callback(url, method)
         check_batch_size(batch_size)
         policy = WaitPolicy.checked(wait_timeout, poll_interval, on_progress)
-        return await _bulk.sync(
+        call = _bulk.sync(
             self._requester,
             campaign_id,
             numbers,
@@ -527,3 +549,4 @@ class NumLinkSession:
             method=method,
             wait=policy if wait else None,
         )
+        return await _bulk.traced(self._requester.telemetry, "sync", campaign_id, call)

@@ -43,6 +43,7 @@ ADDITIONS = {
     "StorageError",
     "JournalError",
     "DuplicateEntry",
+    "SessionStats",
 }
 
 #: Names that left __all__ in 0.2 (see CHANGELOG.md) but stay importable for 0.1 code.
