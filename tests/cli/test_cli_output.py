@@ -204,3 +204,11 @@ def test_a_short_job_prints_no_progress_lines(capsys: pytest.CaptureFixture[str]
     feedback.advance(NumberOutcome("12125550001", OutcomeKind.ACCEPTED))
     feedback.finish_job()
     assert capsys.readouterr().err == ""
+
+
+def test_the_summary_line_shows_the_sessions_retries_and_429s(fake: FakePlivo) -> None:
+    fake.enqueue_fault(429, 1, retry_after=0)  # retried at once (a Retry-After of 0)
+    result = run(fake, "link", CAMPAIGN, "2125550001", "2125550002")
+    assert result.exit_code == 0, result.output
+    assert "2 ok, 0 not ok; 2 requests in " in result.stdout
+    assert " s (1 retried, 1 answered 429)" in result.stdout
