@@ -261,12 +261,9 @@ class Requester:
         async def attempt() -> Answer:
             nonlocal resends, last
             resends += 1
-            self.retries += 1
-            if self.telemetry is not None:
-                self.telemetry.retried(last)
             try:
                 return await self._attempt(
-                    method, template, path, json, params, count, gate, resends
+                    method, template, path, json, params, count, gate, resends, last
                 )
             except Exception as exc:
                 last = exc
@@ -292,10 +289,12 @@ class Requester:
         counter: AttemptCounter,
         gate: Callable[[], None] | None,
         resends: int = 0,
+        retried: BaseException | None = None,
     ) -> Answer:
         """One HTTP attempt under the concurrency limit and the rate limiter.
 
-        ``resends``: how many attempts of this request came before (for telemetry).
+        ``resends``: how many attempts of this request came before, the last of which
+        failed with ``retried`` (counted once this one is sent).
         """
         self.check_open()
         http = self.http_session()
@@ -318,6 +317,10 @@ class Requester:
                 self.sent.count += 1
             else:
                 counter.add()
+            if resends:
+                self.retries += 1
+                if telemetry is not None:
+                    telemetry.retried(retried)
             if telemetry is not None:
                 paced = self.clock() - paced_from if self.limiter is not None else None
                 record = telemetry.attempt(method, template, path, params, resends, paced)
