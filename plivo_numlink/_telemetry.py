@@ -27,6 +27,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import os
+import sys
 import time
 import weakref
 from collections.abc import Awaitable, Coroutine, Iterator, Mapping
@@ -62,6 +64,8 @@ _SECRET_SEGMENTS = frozenset({"{auth_id}", "{number}"})
 _NOOP_PROVIDERS = frozenset(
     {"ProxyTracerProvider", "NoOpTracerProvider", "_ProxyMeterProvider", "NoOpMeterProvider"}
 )
+#: The environment variables through which the API loads a global provider itself.
+_TRACER_ENV, _METER_ENV = "OTEL_PYTHON_TRACER_PROVIDER", "OTEL_PYTHON_METER_PROVIDER"
 #: Seconds; the HTTP semantic conventions' advice for ``http.client.request.duration``.
 _DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
 _DELAY_BUCKETS = (0, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -185,25 +189,38 @@ def load(tracer_provider: Any, meter_provider: Any, base_url: str) -> Telemetry 
 
     A provider given is used; ``None`` means the global one when ``opentelemetry-api`` is
     installed. Providers that record nothing (the API's defaults before an SDK is set up)
-    count as absent, so that a session without an SDK pays nothing per request.
+    count as absent, so that a session without an SDK pays nothing per request. Before the
+    application imported OpenTelemetry, no global provider can be set: nothing is imported.
     """
-    if tracer_provider is None and meter_provider is None and _load_api() is None:
-        return None
-    api = _load_api()
-    if api is None:  # pragma: no cover - a provider given without the API installed
-        return None
     if tracer_provider is None:
-        tracer_provider = api.trace.get_tracer_provider()
+        tracer_provider = _global("trace", _TRACER_ENV)
     if meter_provider is None:
-        meter_provider = api.metrics.get_meter_provider()
+        meter_provider = _global("metrics", _METER_ENV)
     tracing, metering = _records(tracer_provider), _records(meter_provider)
-    if not tracing and not metering:
+    api = _load_api() if tracing or metering else None
+    if api is None:
         return None
     from ._version import __version__
 
     tracer = tracer_provider.get_tracer(SCOPE, __version__) if tracing else None
     instruments = _instruments_of(api, meter_provider) if metering else None
     return Telemetry(api, tracer, instruments, base_url)
+
+
+def _global(kind: str, variable: str) -> Any:
+    """The global tracer (``kind`` "trace") or meter ("metrics") provider, or None.
+
+    None also before the application imported that part of OpenTelemetry (setting a global
+    provider imports it), unless the environment names one for the API to load itself.
+    """
+    if f"opentelemetry.{kind}" not in sys.modules and not os.environ.get(variable):
+        return None
+    api = _load_api()
+    if api is None:
+        return None
+    if kind == "trace":
+        return api.trace.get_tracer_provider()
+    return api.metrics.get_meter_provider()
 
 
 def record_callback(meter_provider: Any, kind: str | None, status: int) -> None:
@@ -214,12 +231,10 @@ def record_callback(meter_provider: Any, kind: str | None, status: int) -> None:
     answered. ``meter_provider`` ``None`` means the global one; without
     ``opentelemetry-api`` nothing is imported or recorded.
     """
-    api = _load_api()
-    if api is None:
-        return
     if meter_provider is None:
-        meter_provider = api.metrics.get_meter_provider()
-    if not _records(meter_provider):
+        meter_provider = _global("metrics", _METER_ENV)
+    api = _load_api() if _records(meter_provider) else None
+    if api is None:
         return
     attributes: dict[str, Any] = {"http.response.status_code": status}
     if kind is not None:

@@ -64,6 +64,28 @@ def test_without_opentelemetry_a_session_works_and_imports_nothing_of_it() -> No
     assert proc.stdout.strip() == "ok"
 
 
+def test_an_application_that_never_imported_opentelemetry_does_not_get_it_imported() -> None:
+    code = """
+        import asyncio, sys
+        import plivo_numlink as pn
+        from plivo_numlink._telemetry import record_callback
+        from plivo_numlink.testing import FakePlivo
+
+        async def main():
+            async with FakePlivo() as fake:
+                async with pn.NumLinkSession(
+                    fake.auth_id, fake.auth_token, base_url=fake.base_url
+                ) as session:
+                    await session.link("CUOGHIN", "12125557777")
+            record_callback(None, "link", 200)
+
+        asyncio.run(main())
+        assert not any(name.startswith("opentelemetry") for name in sys.modules)
+    """
+    proc = run_python(code)
+    assert proc.returncode == 0, proc.stderr
+
+
 def test_importing_the_library_does_not_import_opentelemetry() -> None:
     proc = run_python(
         "import sys, plivo_numlink, plivo_numlink.callbacks, plivo_numlink.testing\n"
