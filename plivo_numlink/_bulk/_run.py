@@ -258,9 +258,8 @@ class BulkRun:
 
     def _start(self) -> None:
         self._job.started = time.monotonic()
-        telemetry = self.requester.telemetry
-        if self.span is not None and telemetry is not None:
-            self._call = telemetry.open_call(self.span, self.campaign_id)
+        if self.span is not None and self.requester.telemetry is not None:
+            self._call = self.requester.telemetry.open_call(self.span, self.campaign_id)
 
     def _settler(self) -> Callable[[list[NumberOutcome]], None]:
         """The job's ``settle``; with a span of its own, counting the outcome kinds too."""
