@@ -51,7 +51,7 @@ async def traced_finish(
     """:func:`finish` for link_many and unlink_many, in the call's span (it covers the wait)."""
     if telemetry is None:
         return await finish(run, wait)
-    run.span = None  # not a span of its own: the call's
+    run._span = None  # not a span of its own: the call's
     with telemetry.call(f"{run.action}_many", run.campaign_id) as call:
         report = await finish(run, wait)
         _finish_call(call, report, outcomes=True)

@@ -144,7 +144,7 @@ class BulkRun:
         self._unfound = 0
         #: The name of the run's own call span (iter_link: "link_many"), or None: the
         #: caller's span covers the run. The span, and the outcome kinds it counts, while open.
-        self.span = span
+        self._span = span
         self._call: Call | None = None
         self._kinds: Counter[str] = Counter()
 
@@ -258,8 +258,8 @@ class BulkRun:
 
     def _start(self) -> None:
         self._job.started = time.monotonic()
-        if self.span is not None and self.requester.telemetry is not None:
-            self._call = self.requester.telemetry.open_call(self.span, self.campaign_id)
+        if self._span is not None and self.requester.telemetry is not None:
+            self._call = self.requester.telemetry.open_call(self._span, self.campaign_id)
 
     def _settler(self) -> Callable[[list[NumberOutcome]], None]:
         """The job's ``settle``; with a span of its own, counting the outcome kinds too."""
