@@ -158,6 +158,8 @@ async def test_a_meter_provider_alone_records_metrics_without_spans(
         assert telemetry is not None
         assert telemetry.tracer is None
         report = await session.link_many("CUOGHIN", ["12125557777", "12125557778"])
+        async for _ in session.iter_unlink("CUOGHIN", ["12125557777"]):
+            pass
     data = reader.get_metrics_data()
     assert data is not None
     names = {m.name for r in data.resource_metrics for s in r.scope_metrics for m in s.metrics}

@@ -3,6 +3,7 @@ by the OpenTelemetry HTTP client conventions, with no number or secret anywhere.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 
@@ -203,3 +204,23 @@ async def test_no_number_or_secret_appears_in_any_span_of_a_bulk_job(
         assert not any(secret in text for secret in secrets), text
         # No run of 7 digits or more (every number has 10 or 11; ports have 5 at most).
         assert not re.search(r"\d{7}", re.sub(r"[\s().+\-]", "", text)), text
+
+
+async def test_a_cancelled_attempt_still_ends_its_span(
+    fake: FakePlivo, session: NumLinkSession, otel: Recorded
+) -> None:
+    fake.pause()
+    task = asyncio.ensure_future(session.link(CAMPAIGN, NUMBER))
+    for _ in range(400):
+        await asyncio.sleep(0.005)
+        if session.stats().in_flight:
+            break
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    fake.resume()
+    (attempt,) = attempts(otel)
+    assert attempt.attributes is not None
+    assert attempt.attributes["error.type"] == "CancelledError"
+    assert otel.span("plivo_numlink.link").status.status_code is StatusCode.ERROR
+    assert session.stats().in_flight == 0
