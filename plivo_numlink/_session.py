@@ -90,6 +90,10 @@ class NumLinkSession:
     are closed with the session. A shared budget is spaced 3% under ``rate_limit``
     (``current_rate`` shows it): starts from several processes reach the server with
     independent delays, and the margin keeps them from tipping a per-second limit.
+
+    ``tracer_provider`` and ``meter_provider`` (OpenTelemetry, the ``plivo-numlink[otel]``
+    extra; ``None``: the global ones) record a span per call and per HTTP attempt, and the
+    metrics listed in docs/observability.md. :meth:`stats` gives a snapshot of the traffic.
     """
 
     def __init__(
