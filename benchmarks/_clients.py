@@ -89,6 +89,25 @@ def library_link(
     return asyncio.run(_library_link(base_url, numbers, count, batch_size, **options))
 
 
+def sdk_providers() -> dict[str, Any]:
+    """OpenTelemetry SDK providers recording every span and metric, as a service would set
+    them up: spans through a batch processor (to an exporter that drops them: the export's
+    own cost is the backend's business), metrics aggregated in memory."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+    class Drop(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(BatchSpanProcessor(Drop()))
+    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    return {"tracer_provider": tracer_provider, "meter_provider": meter_provider}
+
+
 # -- the baseline: a minimal hand-written aiohttp loop ----------------------------------------
 
 

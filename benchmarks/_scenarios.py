@@ -134,6 +134,77 @@ def overhead(cfg: Config) -> list[Row]:
     ]
 
 
+def telemetry(cfg: Config) -> list[Row]:
+    """The overhead scenario with OpenTelemetry off and with the SDK recording everything.
+
+    Three clients in turn (the order rotates each repetition): the bare aiohttp loop, the
+    library without an SDK (the API's no-op providers: telemetry off) and the library with
+    SDK providers recording every span and metric (``_clients.sdk_providers``).
+    """
+    count = cfg.size(20_000, 3_000)
+    clients: dict[str, Callable[[str], Run]] = {
+        "loop": lambda url: _clients.aiohttp_unlink(url, numbers(count), count),
+        "off": lambda url: _clients.library_unlink(
+            url, numbers(count), count, concurrency=50, rate_limit=None
+        ),
+        "sdk": lambda url: _clients.library_unlink(
+            url, numbers(count), count, concurrency=50, rate_limit=None, **_clients.sdk_providers()
+        ),
+    }
+    runs: dict[str, list[Run]] = {name: [] for name in clients}
+    order = list(clients)
+    with FakeServer(prelink=count) as server:
+        for rep in range(cfg.reps):
+            for name in order[rep % 3 :] + order[: rep % 3]:
+                runs[name].append(clients[name](server.base_url))
+    cpu = {name: median([r.cpu_per_1k for r in found]) for name, found in runs.items()}
+    tp = {name: median([r.throughput for r in found]) for name, found in runs.items()}
+    for name, found in runs.items():
+        _log(
+            f"telemetry {name}: {[round(r.throughput) for r in found]}/s, "
+            f"{[round(r.cpu_per_1k, 3) for r in found]} CPU s/1k"
+        )
+    name = f"Telemetry ({count:,} unlinks, c=50, 0 ms)"
+    loop = f"{cpu['loop']:.3f} (aiohttp loop)"
+    return [
+        Row(
+            name,
+            "client CPU s / 1k, telemetry off",
+            f"{cpu['off']:.3f}",
+            loop,
+            f"{cpu['off'] / cpu['loop']:.2f}x",
+            "<= 1.28x (aim 1.15x)",
+            cpu["off"] / cpu["loop"] <= 1.28,
+        ),
+        Row(
+            name,
+            "client CPU s / 1k, SDK: every span and metric",
+            f"{cpu['sdk']:.3f}",
+            loop,
+            f"{cpu['sdk'] / cpu['loop']:.2f}x",
+            "<= 1.6x",
+            cpu["sdk"] / cpu["loop"] <= 1.6,
+        ),
+        Row(
+            name,
+            "throughput, telemetry off",
+            _rate(tp["off"]),
+            _rate(tp["loop"]) + " (loop)",
+            f"{tp['off'] / tp['loop']:.2f}x",
+            ">= 0.90x",
+            tp["off"] / tp["loop"] >= 0.9,
+        ),
+        Row(
+            name,
+            "throughput, SDK",
+            _rate(tp["sdk"]),
+            _rate(tp["loop"]) + " (loop)",
+            f"{tp['sdk'] / tp['loop']:.2f}x",
+            "",
+        ),
+    ]
+
+
 # -- latency-bound --------------------------------------------------------------------------
 
 
@@ -492,6 +563,7 @@ def memory(cfg: Config) -> list[Row]:
 
 SCENARIOS: dict[str, Callable[[Config], list[Row]]] = {
     "overhead": overhead,
+    "telemetry": telemetry,
     "latency": latency,
     "rate": rate_bound,
     "batching": batching,

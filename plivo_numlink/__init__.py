@@ -12,6 +12,7 @@ The layout, each layer using only the ones below it::
     _transport     the Requester: HTTP, concurrency, pacing, body cap, the attempt counter
     _protocol      sans-I/O: paths, headers, answers, and what error answers mean
     _retry, _pacing, _config, _report, _models, _numbers, _errors, _log
+    _telemetry     OpenTelemetry traces and metrics (optional), and the session's stats
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from ._report import BulkReport, DuplicateEntry, NumberOutcome, OutcomeKind
 from ._retry import RetryPolicy
 from ._session import NumLinkSession
 from ._storage import StorageError
+from ._telemetry import SessionStats
 from ._version import __version__
 
 __all__ = [
@@ -78,6 +80,7 @@ __all__ = [
     "RetryPolicy",
     "ServerError",
     "SessionClosedError",
+    "SessionStats",
     "StorageError",
     "TransportError",
     "__version__",

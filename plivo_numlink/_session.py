@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from . import _bulk, _endpoints
+from . import _bulk, _endpoints, _telemetry
 from ._bulk import BulkRun
 from ._config import (
     DEFAULT_BATCH_SIZE,
@@ -37,6 +37,7 @@ from ._numbers import normalize_number, validate_callback, validate_campaign_id
 from ._report import BulkReport, NumberOutcome
 from ._retry import DEFAULT_RETRY, RetryPolicy, RetryQuota
 from ._storage import STORAGE_ENV, RedisStorage, open_storage
+from ._telemetry import SessionStats, traced
 from ._transport import Requester
 
 if TYPE_CHECKING:
@@ -103,6 +104,10 @@ class NumLinkSession:
     exempts ``base_url`` (read here, once). ``ssl``: an :class:`ssl.SSLContext` (own CA,
     client certificate). Both apply to a borrowed ``http_session`` too, passed with each
     request. A certificate failing verification is not retried (``docs/network.md``).
+
+    ``tracer_provider`` and ``meter_provider`` (OpenTelemetry, the ``plivo-numlink[otel]``
+    extra; ``None``: the global ones) record a span per call and per HTTP attempt, and the
+    metrics listed in docs/observability.md. :meth:`stats` gives a snapshot of the traffic.
     """
 
     def __init__(
@@ -122,6 +127,8 @@ class NumLinkSession:
         proxy: str | None = None,
         trust_env: bool = True,
         ssl: _ssl.SSLContext | None = None,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
     ) -> None:
         config = SessionConfig.build(
             auth_id,
@@ -149,6 +156,8 @@ class NumLinkSession:
             storage=storage,
             network=network,
         )
+        self._providers = (tracer_provider, meter_provider)
+        self._requester.telemetry = _telemetry.load(*self._providers, config.base_url)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -217,9 +226,15 @@ class NumLinkSession:
     def closed(self) -> bool:
         return self._requester.closed
 
+    def stats(self) -> SessionStats:
+        """A snapshot of the session's traffic: requests, retries, 429s, errors, pace."""
+        return self._requester.stats()
+
     async def __aenter__(self) -> NumLinkSession:
         self._requester.check_open()
         self._requester.http_session()
+        if None in self._providers:  # a global provider may have been set up since
+            self._requester.telemetry = _telemetry.load(*self._providers, self.base_url)
         return self
 
     async def __aexit__(
@@ -260,7 +275,8 @@ class NumLinkSession:
 
         Linking goes on at Plivo after the acknowledgement; see :meth:`wait_for_numbers`.
         """
-        return await _endpoints.link(self._requester, campaign_id, numbers, url=url, method=method)
+        call = _endpoints.link(self._requester, campaign_id, numbers, url=url, method=method)
+        return await traced(self._requester.telemetry, "link", campaign_id, call)
 
     async def unlink(
         self,
@@ -271,13 +287,15 @@ class NumLinkSession:
         method: str | None = None,
     ) -> LinkAck:
         """Unlink one number from ``campaign_id``."""
-        ack = await _endpoints.unlink(self._requester, campaign_id, number, url=url, method=method)
+        call = _endpoints.unlink(self._requester, campaign_id, number, url=url, method=method)
+        ack = await traced(self._requester.telemetry, "unlink", campaign_id, call)
         _bulk.unlink_sent(self._requester, campaign_id, normalize_number(number))
         return ack
 
     async def get_number(self, campaign_id: str, number: str) -> NumberStatus:
         """The status of one number in ``campaign_id`` (:class:`NotFoundError` if absent)."""
-        return await _endpoints.get_number(self._requester, campaign_id, number)
+        call = _endpoints.get_number(self._requester, campaign_id, number)
+        return await traced(self._requester.telemetry, "get_number", campaign_id, call)
 
     async def list_numbers(
         self,
@@ -292,9 +310,10 @@ class NumLinkSession:
         (default 5,000: 100,000 numbers) or, when given, ``max_time`` seconds: that raises
         :class:`ResponseFormatError`.
         """
-        return await _endpoints.list_numbers(
+        call = _endpoints.list_numbers(
             self._requester, campaign_id, max_pages=max_pages, max_time=max_time
         )
+        return await traced(self._requester.telemetry, "list_numbers", campaign_id, call)
 
     def iter_pages(
         self,
@@ -357,6 +376,7 @@ class NumLinkSession:
             dedupe=dedupe,
             owner=self,
             journal=journal,
+            span="link_many",
         )
 
     def iter_unlink(
@@ -388,6 +408,7 @@ class NumLinkSession:
             dedupe=dedupe,
             owner=self,
             journal=journal,
+            span="unlink_many",
         )
 
     async def link_many(
@@ -441,7 +462,7 @@ class NumLinkSession:
             on_outcome=on_outcome,
             journal=journal,
         )
-        return await _bulk.finish(run, policy if wait else None)
+        return await _bulk.traced_finish(self._requester.telemetry, run, policy if wait else None)
 
     async def unlink_many(
         self,
@@ -471,7 +492,7 @@ class NumLinkSession:
         run = self.iter_unlink(
             campaign_id, numbers, url=url, method=method, on_outcome=on_outcome, journal=journal
         )
-        return await _bulk.finish(run, policy if wait else None)
+        return await _bulk.traced_finish(self._requester.telemetry, run, policy if wait else None)
 
     async def wait_for_numbers(
         self,
@@ -513,9 +534,10 @@ class NumLinkSession:
         policy = wait_policy(
             timeout, poll_interval, max_poll_interval, events, on_outcome, on_progress=on_progress
         )
-        return await _bulk.wait_for_numbers(
+        call = _bulk.wait_for_numbers(
             self._requester, campaign_id, numbers, wait=policy, unlinked=unlinked
         )
+        return await _bulk.traced(self._requester.telemetry, "wait_for_numbers", campaign_id, call)
 
     async def wait_for_report(
         self,
@@ -541,7 +563,10 @@ class NumLinkSession:
         policy = wait_policy(
             timeout, poll_interval, max_poll_interval, events, on_outcome, on_progress=on_progress
         )
-        return await _bulk.wait_for_report(self._requester, report, policy)
+        call = _bulk.wait_for_report(self._requester, report, policy)
+        return await _bulk.traced(
+            self._requester.telemetry, "wait_for_report", report.campaign_id, call
+        )
 
     async def get_numbers(
         self, campaign_id: str, numbers: Iterable[str] | AsyncIterable[str]
@@ -556,7 +581,8 @@ class NumLinkSession:
         an unknown campaign raise at once (:class:`CampaignNotFoundError`).
         """
         self._check_open()
-        return await _bulk.get_numbers(self._requester, campaign_id, numbers)
+        call = _bulk.get_numbers(self._requester, campaign_id, numbers)
+        return await _bulk.traced(self._requester.telemetry, "get_numbers", campaign_id, call)
 
     async def sync(
         self,
@@ -596,7 +622,7 @@ class NumLinkSession:
             wait_timeout=wait_timeout,
             on_progress=on_progress,
         )
-        return await _bulk.sync(
+        call = _bulk.sync(
             self._requester,
             campaign_id,
             numbers,
@@ -607,3 +633,4 @@ class NumLinkSession:
             wait=policy if wait else None,
             on_outcome=on_outcome,
         )
+        return await _bulk.traced(self._requester.telemetry, "sync", campaign_id, call)

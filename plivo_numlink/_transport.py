@@ -38,6 +38,7 @@ from ._pacing import AdaptiveRateLimiter
 from ._protocol import Answer
 from ._retry import RetryQuota, call_with_retries, is_retryable, is_retryable_status
 from ._storage import SHARED_HEADROOM, RateLimiter, RedisRateLimiter, RedisStorage
+from ._telemetry import Attempt, SessionStats, Telemetry
 
 __all__ = ["MAX_BODY_BYTES", "AttemptCounter", "Requester"]
 
@@ -168,6 +169,10 @@ class Requester:
         self.retry_quota = RetryQuota()
         #: Every HTTP attempt sent through this requester (each retry counts).
         self.sent = AttemptCounter()
+        #: Attempts that were retries, answered 429, failed (see SessionStats); being sent.
+        self.retries = self.throttled = self.errors = self.in_flight = 0
+        #: What to record in OpenTelemetry (``_telemetry``), or None: nothing.
+        self.telemetry: Telemetry | None = None
         self._http = http_session
         self._owns_http = http_session is None
         # The middlewares, proxy and TLS arguments, worked out once: the requester has one
@@ -214,6 +219,19 @@ class Requester:
         own = tuple(getattr(http, "_middlewares", None) or ())
         return {"middlewares": (*own, _one_send_per_attempt)}
 
+    def stats(self) -> SessionStats:
+        limiter = self.limiter
+        return SessionStats(
+            requests=self.sent.count,
+            retries=self.retries,
+            throttled=self.throttled,
+            errors=self.errors,
+            in_flight=self.in_flight,
+            rate=limiter.rate if limiter is not None else None,
+            ceiling=getattr(limiter, "ceiling", None),
+            retry_tokens=self.retry_quota.available,
+        )
+
     # -- requests ----------------------------------------------------------------------------
 
     async def request(
@@ -242,9 +260,19 @@ class Requester:
             if not is_retryable(exc, self._retry):
                 raise  # a definitive answer: nothing for the retry loop to decide
             first_failure = exc
+        resends = 0
+        last: BaseException = first_failure
 
-        def attempt() -> Awaitable[Answer]:
-            return self._attempt(method, template, path, json, params, count, gate)
+        async def attempt() -> Answer:
+            nonlocal resends, last
+            resends += 1
+            try:
+                return await self._attempt(
+                    method, template, path, json, params, count, gate, resends, last
+                )
+            except Exception as exc:
+                last = exc
+                raise
 
         return await call_with_retries(
             attempt,
@@ -265,8 +293,14 @@ class Requester:
         params: Mapping[str, str] | None,
         counter: AttemptCounter,
         gate: Callable[[], None] | None,
+        resends: int = 0,
+        retried: BaseException | None = None,
     ) -> Answer:
-        """One HTTP attempt under the concurrency limit and the rate limiter."""
+        """One HTTP attempt under the concurrency limit and the rate limiter.
+
+        ``resends``: how many attempts of this request came before, the last of which
+        failed with ``retried`` (counted once this one is sent).
+        """
         self.check_open()
         http = self.http_session()
         options = self._send_options
@@ -277,7 +311,11 @@ class Requester:
         url = self._base_url + path
         if gate is not None:
             gate()
+        telemetry = self.telemetry
+        record: Attempt | None = None
         async with self._semaphore:
+            if telemetry is not None:
+                paced_from = self.clock()
             if self.limiter is not None:
                 await self.limiter.acquire()
             if gate is not None:
@@ -286,8 +324,16 @@ class Requester:
                 self.sent.count += 1
             else:
                 counter.add()
+            if resends:
+                self.retries += 1
+                if telemetry is not None:
+                    telemetry.retried(retried)
+            if telemetry is not None:
+                paced = self.clock() - paced_from if self.limiter is not None else None
+                record = telemetry.attempt(method, template, path, params, resends, paced)
             failure: TransportError | None = None
             sends = _send_state.set(_Sends())
+            self.in_flight += 1
             try:
                 async with http.request(
                     method,
@@ -317,9 +363,17 @@ class Requester:
                     method=method,
                     path=template,
                 )
+            except BaseException as exc:  # an oversized answer, a cancellation
+                if record is not None:
+                    record.end(None, exc)
+                raise
             finally:
+                self.in_flight -= 1
                 _send_state.reset(sends)
             if failure is not None:
+                self.errors += 1
+                if record is not None:
+                    record.end(None, failure)
                 # Raised outside the except block, so that the implicit __context__ is not
                 # the original exception when sanitize_chain had to replace it.
                 raise failure from cause
@@ -328,7 +382,12 @@ class Requester:
         if 200 <= status < 300:
             if self.limiter is not None:
                 self.limiter.on_success()
+            if record is not None:
+                self._recorded(record, status)
             return Answer(status, text)
+        self.errors += 1
+        if status == 429:
+            self.throttled += 1
         error = _protocol.error_from_response(status, headers, text, method=method, path=template)
         if status == 429 and self.limiter is not None:
             # A Retry-After over max_retry_after is not slept (the error is raised instead):
@@ -339,7 +398,14 @@ class Requester:
             if pause is not None and pause > self._retry.max_retry_after:
                 pause = None
             self.limiter.on_throttle(pause)
+        if record is not None:
+            self._recorded(record, status)
         raise error
+
+    def _recorded(self, record: Attempt, status: int) -> None:
+        record.end(status)
+        if self.limiter is not None and self.telemetry is not None:
+            self.telemetry.pace(self.limiter.rate)
 
 
 async def _read_text(resp: aiohttp.ClientResponse) -> str:

@@ -23,7 +23,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import test_utils
+from aiohttp import test_utils, web
 
 from plivo_numlink import NumLinkSession, RetryPolicy
 from plivo_numlink.testing import FakePlivo
@@ -102,6 +102,49 @@ async def run_example(name: str, *args: str, env: dict[str, str] | None = None) 
         output, _ = await asyncio.wait_for(process.communicate(), PROCESS_TIMEOUT)
     assert process.returncode is not None
     return process.returncode, output.decode()
+
+
+# =============================================================================================
+# telemetry.py
+
+
+async def test_telemetry_prints_the_spans_and_metrics_of_a_retried_bulk_job_on_the_fake() -> None:
+    code, output = await run_example("telemetry", "--count", "25")
+    assert code == 0, output
+    assert "using the embedded fake Plivo" in output
+    assert "link CUOGHIN: 25 numbers, 25 ok" in output
+    spans = [line for line in output.splitlines() if line.startswith("span ")]
+    assert any("plivo_numlink.link_many [INTERNAL]" in line for line in spans)
+    assert any("error.type=503" in line for line in spans)
+    assert any("http.request.resend_count=1" in line for line in spans)
+    assert "metric http.client.request.duration{" in output
+    assert "plivo_numlink.outcome=completed} value=25" in output
+    assert "2125550001" not in output.replace(" ", "").replace("-", "").replace("(", "").replace(
+        ")", ""
+    )
+
+
+async def test_telemetry_sends_by_otlp_when_an_endpoint_is_set() -> None:
+    received: list[str] = []
+
+    async def collect(request: web.Request) -> web.Response:
+        received.append(request.path)
+        await request.read()
+        return web.Response(status=200)
+
+    app = web.Application()
+    app.router.add_post("/v1/traces", collect)
+    app.router.add_post("/v1/metrics", collect)
+    server = test_utils.TestServer(app)
+    await server.start_server()
+    try:
+        env = example_env(OTEL_EXPORTER_OTLP_ENDPOINT=str(server.make_url("")).rstrip("/"))
+        code, output = await run_example("telemetry", "--count", "5", env=env)
+    finally:
+        await server.close()
+    assert code == 0, output
+    assert "span " not in output  # not to the console
+    assert sorted(set(received)) == ["/v1/metrics", "/v1/traces"]
 
 
 # =============================================================================================

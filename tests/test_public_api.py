@@ -49,6 +49,7 @@ ADDITIONS = {
     "DuplicateEntry",
     "CertificateVerificationError",
     "AlreadyInStateError",
+    "SessionStats",
 }
 
 #: Names that left __all__ in 0.2, deprecated in 0.3 (docs/api-policy.md): each still works,

@@ -15,11 +15,14 @@ The engine knows the transport and the protocol, never the session (which builds
 from __future__ import annotations
 
 import time
+from collections import Counter
+from collections.abc import Awaitable
 
 import attrs
 
 from .._config import WaitPolicy
 from .._report import BulkReport
+from .._telemetry import Call, Telemetry
 from .._transport import Requester
 from ._relink import relink_after_unlinks
 from ._run import BulkRun
@@ -33,6 +36,8 @@ __all__ = [
     "finish",
     "get_numbers",
     "sync",
+    "traced",
+    "traced_finish",
     "unlink_sent",
     "wait_for_numbers",
     "wait_for_report",
@@ -73,3 +78,42 @@ async def finish(run: BulkRun, wait: WaitPolicy | None) -> BulkReport:
 def unlink_sent(requester: Requester, campaign_id: str, number: str) -> None:
     """Note an unlink the session sent outside a bulk job (see ``_relink.py``)."""
     unlink_book(requester).sent(campaign_id, number)
+
+
+async def traced_finish(
+    telemetry: Telemetry | None, run: BulkRun, wait: WaitPolicy | None
+) -> BulkReport:
+    """:func:`finish` for link_many and unlink_many, in the call's span (it covers the wait)."""
+    if telemetry is None:
+        return await finish(run, wait)
+    run._span = None  # not a span of its own: the call's
+    with telemetry.call(f"{run.action}_many", run.campaign_id) as call:
+        report = await finish(run, wait)
+        _finish_call(call, report, outcomes=True)
+    return report
+
+
+async def traced(
+    telemetry: Telemetry | None, name: str, campaign_id: str, call: Awaitable[BulkReport]
+) -> BulkReport:
+    """Await the bulk call ``name`` (sync, a wait, a status read) in its span."""
+    if telemetry is None:
+        return await call
+    with telemetry.call(name, campaign_id) as span:
+        report = await call
+        _finish_call(span, report, outcomes=name == "sync")
+    return report
+
+
+def _finish_call(call: Call, report: BulkReport, *, outcomes: bool) -> None:
+    """A bulk call's counts on its span; with ``outcomes``, its link and unlink outcomes in
+    the outcome counter (not for waits: those numbers were counted when linked)."""
+    call.finish(report.counts, requests=report.requests, stopped=report.stopped_reason is not None)
+    if not outcomes:
+        return
+    by_action: dict[str, Counter[str]] = {}
+    for outcome in report.outcomes:
+        if outcome.action in ("link", "unlink"):
+            by_action.setdefault(outcome.action, Counter())[outcome.kind.value] += 1
+    for action, counts in by_action.items():
+        call.count_outcomes(action, counts)

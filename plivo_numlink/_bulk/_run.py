@@ -26,7 +26,7 @@ import contextlib
 import os
 import time
 import weakref
-from collections import deque
+from collections import Counter, deque
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
@@ -42,6 +42,7 @@ from .._errors import JournalError
 from .._journal import Journal
 from .._numbers import try_normalize_number, validate_callback, validate_campaign_id
 from .._report import BulkReport, DuplicateEntry, NumberOutcome, OutcomeKind
+from .._telemetry import Call
 from .._transport import Requester
 from ._input import entry_key, entry_text, open_input
 from ._job import Job
@@ -93,6 +94,7 @@ class BulkRun:
         dedupe: bool = True,
         owner: Any = None,
         journal: str | os.PathLike[str] | None = None,
+        span: str | None = None,
     ) -> None:
         if action not in ("link", "unlink"):  # pragma: no cover - internal misuse
             raise ValueError(f"unknown action {action!r}")
@@ -140,6 +142,11 @@ class BulkRun:
         #: Final outcomes in the journal not yet met in the input: none left, nothing more
         #: of the input can be in it (a new journal is never looked up at all).
         self._unfound = 0
+        #: The name of the run's own call span (iter_link: "link_many"), or None: the
+        #: caller's span covers the run. The span, and the outcome kinds it counts, while open.
+        self._span = span
+        self._call: Call | None = None
+        self._kinds: Counter[str] = Counter()
 
     # -- public ---------------------------------------------------------------------------
 
@@ -217,7 +224,7 @@ class BulkRun:
         await self._open_journal()
         self._start()
         on_outcome = self._on_outcome
-        settle = self._job.settle
+        settle = self._settler()
 
         def deliver(outcomes: list[NumberOutcome]) -> None:
             settle(outcomes)
@@ -225,7 +232,8 @@ class BulkRun:
                 for outcome in outcomes:
                     on_outcome(outcome)
 
-        workers = [asyncio.ensure_future(self._worker(deliver)) for _ in range(self._concurrency)]
+        spawn = self._call.spawn if self._call is not None else asyncio.ensure_future
+        workers = [spawn(self._worker(deliver)) for _ in range(self._concurrency)]
         try:
             done, _ = await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
             for task in done:
@@ -250,6 +258,31 @@ class BulkRun:
 
     def _start(self) -> None:
         self._job.started = time.monotonic()
+        if self._span is not None and self.requester.telemetry is not None:
+            self._call = self.requester.telemetry.open_call(self._span, self.campaign_id)
+
+    def _settler(self) -> Callable[[list[NumberOutcome]], None]:
+        """The job's ``settle``; with a span of its own, counting the outcome kinds too."""
+        settle = self._job.settle
+        if self._call is None:
+            return settle
+        kinds = self._kinds
+
+        def counted(outcomes: list[NumberOutcome]) -> None:
+            settle(outcomes)
+            for outcome in outcomes:
+                kinds[outcome.kind.value] += 1
+
+        return counted
+
+    def _end_call(self) -> None:
+        call, self._call = self._call, None
+        if call is not None:
+            job = self._job
+            stopped = job.stopped_reason is not None
+            call.finish(self._kinds, requests=job.counter.count, stopped=stopped)
+            call.count_outcomes(self.action, self._kinds)
+            call.end()
 
     async def _open_journal(self) -> None:
         """Open the journal (if any) before anything is sent: a mismatch raises here."""
@@ -271,6 +304,7 @@ class BulkRun:
             worker.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
         self._job.finished = time.monotonic()
+        self._end_call()
         try:
             if self._journal is not None:
                 # Commits what is buffered even while the caller is being cancelled.
@@ -285,7 +319,7 @@ class BulkRun:
         await self._open_journal()
         self._start()
         queue: asyncio.Queue[list[NumberOutcome] | None] = asyncio.Queue(2 * self._concurrency)
-        settle = self._job.settle
+        settle = self._settler()
 
         async def deliver(outcomes: list[NumberOutcome]) -> None:
             settle(outcomes)
@@ -298,7 +332,8 @@ class BulkRun:
                 self._job.stop(f"internal error: {exc!r}")
             await queue.put(None)
 
-        workers = [asyncio.ensure_future(work()) for _ in range(self._concurrency)]
+        spawn = self._call.spawn if self._call is not None else asyncio.ensure_future
+        workers = [spawn(work()) for _ in range(self._concurrency)]
         running = len(workers)
         try:
             while running:

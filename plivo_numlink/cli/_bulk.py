@@ -126,7 +126,10 @@ def _run(action: str, opts: dict[str, Any]) -> NoReturn:
             finally:
                 feedback.finish_job()
             resume = _resume_hint(job) if interrupted else None
-            out.finish(report, feedback, **ending, interrupted=interrupted, resume=resume)
+            stats = session.stats()
+            out.finish(
+                report, feedback, **ending, interrupted=interrupted, resume=resume, stats=stats
+            )
         entries = list(source)  # sync and wait read the whole input first anyway
         checked = source.annotate(pn.NumberInput(entries).check(action))
     extras = _extras(job, opts, checked, feedback)
@@ -135,6 +138,7 @@ def _run(action: str, opts: dict[str, Any]) -> NoReturn:
     try:
         work = interruptible(_one_call(session, job, entries, feedback))
         interrupted, result = run(work, campaign_id)
+        ending["stats"] = session.stats()
     except CliError as exc:  # the report still says what became of each number: nothing
         if ending["report_path"] is not None:
             report = _unsent(job, checked, f"not sent: {exc.message}")

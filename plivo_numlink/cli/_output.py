@@ -162,8 +162,8 @@ class Feedback:
             self._live, self._task = None, None
 
 
-def render_summary(report: pn.BulkReport, console: Console) -> None:
-    """The counts by outcome kind, then the first failures with their errors."""
+def render_summary(report: pn.BulkReport, console: Console, stats: Any = None) -> None:
+    """The counts by outcome kind, the first failures, then a line (with ``stats``' retries)."""
     total, failed = len(report), report.failed
     counts = Counter(outcome.kind for outcome in report)
     action = report.action.replace("wait_unlinked", "wait --unlinked")
@@ -189,6 +189,7 @@ def render_summary(report: pn.BulkReport, console: Console) -> None:
         console.print(failures)
     line = f"{total - len(failed):,} ok, {len(failed):,} not ok; "
     line += f"{plural(report.requests, 'request')} in {report.elapsed:.1f} s"
+    line += f" ({stats.retries:,} retried, {stats.throttled:,} answered 429)" if stats else ""
     if report.duplicates:
         repeated = "repeated entry" if report.duplicates == 1 else "repeated entries"
         line += f"; {report.duplicates:,} {repeated} skipped"
@@ -224,6 +225,7 @@ def finish(
     report_path: str | None,
     interrupted: bool = False,
     resume: str | None = None,
+    stats: pn.SessionStats | None = None,
 ) -> NoReturn:
     """Print and write the report, then exit with the code it calls for."""
     if report_path is not None:
@@ -235,7 +237,7 @@ def finish(
         report.write_json(sys.stdout)
         feedback.note(report.summary())
     else:
-        render_summary(report, stdout_console())
+        render_summary(report, stdout_console(), stats)
         if report.failed and report_path is None and not interrupted:
             feedback.note("every number's outcome: add --report out.csv (or .json)")
     if interrupted:
@@ -323,8 +325,7 @@ def show_plan(action: str, campaign_id: str, requests: Any, as_json: bool, **mor
         print_(f"{counts[True]:,} invalid, {skipped} skipped")
     print_("would send:")
     for step in steps:
-        count = step["count"]
-        times = "as needed" if count is None else plural(count, "request")
+        times = "as needed" if step["count"] is None else plural(step["count"], "request")
         each = f" (at most {step['batch_size']} numbers each)" if "batch_size" in step else ""
         print_(f"  {step['method']} {step['path']}  {times}{each}: {step['why']}", markup=False)
     if callback:

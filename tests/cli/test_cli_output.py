@@ -216,3 +216,11 @@ def test_report_is_not_written_through_a_link_planted_at_the_partial_name(
     assert result.exit_code == 0, result.stderr
     assert victim.read_text() == "precious\n"
     assert "12125550001" in (tmp_path / "r.csv").read_text()
+
+
+def test_the_summary_line_shows_the_sessions_retries_and_429s(fake: FakePlivo) -> None:
+    fake.enqueue_fault(429, 1, retry_after=0)  # retried at once (a Retry-After of 0)
+    result = run(fake, "link", CAMPAIGN, "2125550001", "2125550002")
+    assert result.exit_code == 0, result.output
+    assert "2 ok, 0 not ok; 2 requests in " in result.stdout
+    assert " s (1 retried, 1 answered 429)" in result.stdout
