@@ -26,10 +26,10 @@ from ._transport import Requester
 
 __all__ = [
     "DEFAULT_RATE",
+    "enter",
     "load_telemetry",
     "open_rate_storage",
     "open_requester",
-    "reload_telemetry",
 ]
 
 #: ``rate_limit``'s default: :data:`~._config.DEFAULT_RATE_LIMIT` (``None`` means no limit).
@@ -90,9 +90,12 @@ def load_telemetry(requester: Requester, providers: tuple[Any, Any]) -> None:
     requester.telemetry = _telemetry.load(*providers, requester.config.base_url)
 
 
-def reload_telemetry(requester: Requester, providers: tuple[Any, Any]) -> None:
-    """:func:`load_telemetry` again where a provider is the global one: an application may
-    have set up its global provider between making the session and entering it."""
+def enter(requester: Requester, providers: tuple[Any, Any]) -> None:
+    """What ``async with session`` does on entry: refuse a closed session, make the HTTP
+    session, and load the telemetry again where a provider is the global one (an
+    application may have set up its global provider since the session was made)."""
+    requester.check_open()
+    requester.http_session()
     if None in providers:
         load_telemetry(requester, providers)
 

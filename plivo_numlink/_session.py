@@ -31,7 +31,7 @@ from ._config import (
 from ._models import CampaignNumbers, LinkAck, NumberStatus
 from ._numbers import normalize_number, validate_callback, validate_campaign_id
 from ._opening import DEFAULT_RATE as _MISSING
-from ._opening import open_requester, reload_telemetry
+from ._opening import enter, open_requester
 from ._report import BulkReport, NumberOutcome
 from ._retry import DEFAULT_RETRY, RetryPolicy, RetryQuota
 from ._telemetry import SessionStats, traced
@@ -198,9 +198,7 @@ class NumLinkSession:
         return self._requester.stats()
 
     async def __aenter__(self) -> NumLinkSession:
-        self._requester.check_open()
-        self._requester.http_session()
-        reload_telemetry(self._requester, self._providers)
+        enter(self._requester, self._providers)
         return self
 
     async def __aexit__(
