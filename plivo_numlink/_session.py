@@ -1,8 +1,8 @@
 """``NumLinkSession``: the async client for the four Number Linking endpoints.
 
-A facade: it checks its configuration (``_config.py``), owns one
-:class:`~._transport.Requester` (HTTP, retries, concurrency, pacing), sends the single
-calls through ``_endpoints.py`` and hands bulk calls to the engine in ``_bulk/``.
+A facade: it owns one :class:`~._transport.Requester` (HTTP, retries, concurrency,
+pacing), which ``_opening.py`` makes from its arguments and the environment, sends the
+single calls through ``_endpoints.py`` and hands bulk calls to the engine in ``_bulk/``.
 """
 
 from __future__ import annotations
@@ -15,30 +15,26 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from . import _bulk, _endpoints, _telemetry
+from . import _bulk, _endpoints
 from ._bulk import BulkRun
 from ._config import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_CONCURRENCY,
     DEFAULT_MAX_POLL_INTERVAL,
     DEFAULT_POLL_INTERVAL,
-    DEFAULT_RATE_LIMIT,
     DEFAULT_TIMEOUT,
     DEFAULT_WAIT_TIMEOUT,
     UNSET,
-    SessionConfig,
     check_batch_size,
     wait_policy,
 )
-from ._errors import ConfigurationError
 from ._models import CampaignNumbers, LinkAck, NumberStatus
-from ._network import NetworkOptions
 from ._numbers import normalize_number, validate_callback, validate_campaign_id
+from ._opening import DEFAULT_RATE as _MISSING
+from ._opening import enter, open_requester
 from ._report import BulkReport, NumberOutcome
 from ._retry import DEFAULT_RETRY, RetryPolicy, RetryQuota
-from ._storage import STORAGE_ENV, RedisStorage, open_storage
 from ._telemetry import SessionStats, traced
-from ._transport import Requester
 
 if TYPE_CHECKING:
     from .callbacks import EventHub
@@ -46,27 +42,7 @@ if TYPE_CHECKING:
 __all__ = ["NumLinkSession"]
 
 Sleep = Callable[[float], Awaitable[None]]
-
-_MISSING: Any = object()
 OnOutcome = Callable[[NumberOutcome], object]
-
-
-def _open_rate_storage(uri: object, config: SessionConfig) -> RedisStorage | None:
-    """The shared storage ``uri`` (or the environment) names, or ``None`` for in-process."""
-    source = "rate_limit_storage"
-    if uri is None:
-        uri = os.environ.get(STORAGE_ENV) or None
-        source = f"the environment variable {STORAGE_ENV}"
-    try:
-        storage = open_storage(uri, timeout=config.timeout)  # type: ignore[arg-type]
-    except ConfigurationError as exc:
-        raise ConfigurationError(f"{source}: {exc}") from None
-    if storage is not None and config.rate_limit is None:
-        raise ConfigurationError(
-            f"{source} names a shared storage ({storage.config.url}) but rate_limit is None: "
-            "a shared budget needs a rate (pass rate_limit=, the account's requests per second)"
-        )
-    return storage
 
 
 class NumLinkSession:
@@ -130,34 +106,25 @@ class NumLinkSession:
         tracer_provider: Any = None,
         meter_provider: Any = None,
     ) -> None:
-        config = SessionConfig.build(
+        self._providers = (tracer_provider, meter_provider)
+        self._requester = open_requester(
             auth_id,
             auth_token,
             base_url=base_url,
             concurrency=concurrency,
-            rate_limit=DEFAULT_RATE_LIMIT if rate_limit is _MISSING else rate_limit,
+            rate_limit=rate_limit,
             retry=retry,
             timeout=timeout,
-        )
-        if http_session is not None and not isinstance(http_session, aiohttp.ClientSession):
-            raise ConfigurationError(
-                f"http_session must be an aiohttp.ClientSession, not {type(http_session).__name__}"
-            )
-        self._config = config
-        network = NetworkOptions.build(
-            config.base_url, proxy=proxy, trust_env=trust_env, ssl=ssl, http_session=http_session
-        )
-        storage = _open_rate_storage(rate_limit_storage, config)
-        self._requester = Requester(
-            config,
             http_session=http_session,
             sleep=sleep,
             clock=clock,
-            storage=storage,
-            network=network,
+            rate_limit_storage=rate_limit_storage,
+            proxy=proxy,
+            trust_env=trust_env,
+            ssl=ssl,
+            providers=self._providers,
         )
-        self._providers = (tracer_provider, meter_provider)
-        self._requester.telemetry = _telemetry.load(*self._providers, config.base_url)
+        self._config = self._requester.config
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -231,10 +198,7 @@ class NumLinkSession:
         return self._requester.stats()
 
     async def __aenter__(self) -> NumLinkSession:
-        self._requester.check_open()
-        self._requester.http_session()
-        if None in self._providers:  # a global provider may have been set up since
-            self._requester.telemetry = _telemetry.load(*self._providers, self.base_url)
+        enter(self._requester, self._providers)
         return self
 
     async def __aexit__(
@@ -248,9 +212,6 @@ class NumLinkSession:
     async def close(self) -> None:
         """Close the session (and its HTTP session, unless borrowed). Idempotent."""
         await self._requester.close()
-
-    def _check_open(self) -> None:
-        self._requester.check_open()
 
     # -- the four endpoints ------------------------------------------------------------------
 
@@ -362,7 +323,7 @@ class NumLinkSession:
         ``report()``), and ``dedupe=False`` stops remembering numbers to send each once (for
         inputs known to hold no repeats): with both off, memory does not grow with the input.
         """
-        self._check_open()
+        self._requester.check_open()
         return BulkRun(
             self._requester,
             "link",
@@ -395,7 +356,7 @@ class NumLinkSession:
 
         ``keep_report`` and ``dedupe`` as for :meth:`iter_link`.
         """
-        self._check_open()
+        self._requester.check_open()
         return BulkRun(
             self._requester,
             "unlink",
@@ -529,7 +490,7 @@ class NumLinkSession:
         401, 403 and an unknown campaign raise at once (:class:`AuthenticationError`,
         :class:`ForbiddenError`, :class:`CampaignNotFoundError` naming the campaign).
         """
-        self._check_open()
+        self._requester.check_open()
         validate_campaign_id(campaign_id)
         policy = wait_policy(
             timeout, poll_interval, max_poll_interval, events, on_outcome, on_progress=on_progress
@@ -559,7 +520,7 @@ class NumLinkSession:
         The waiting arguments, ``on_outcome`` and the fatal answers as for
         :meth:`wait_for_numbers`.
         """
-        self._check_open()
+        self._requester.check_open()
         policy = wait_policy(
             timeout, poll_interval, max_poll_interval, events, on_outcome, on_progress=on_progress
         )
@@ -580,7 +541,7 @@ class NumLinkSession:
         goes); not linked (404) is ``REJECTED``; other failures are ``ERROR``. 401/403 and
         an unknown campaign raise at once (:class:`CampaignNotFoundError`).
         """
-        self._check_open()
+        self._requester.check_open()
         call = _bulk.get_numbers(self._requester, campaign_id, numbers)
         return await _bulk.traced(self._requester.telemetry, "get_numbers", campaign_id, call)
 
@@ -613,7 +574,7 @@ class NumLinkSession:
         The waiting arguments (with ``wait=True``) and ``on_outcome`` as for
         :meth:`link_many`; ``wait_timeout`` and ``on_progress`` are deprecated spellings.
         """
-        self._check_open()
+        self._requester.check_open()
         validate_campaign_id(campaign_id)
         validate_callback(url, method)
         check_batch_size(batch_size)

@@ -87,6 +87,7 @@ class CallbackApp:
         trust_forwarded: TrustForwarded = False,
         clock: Callable[[], float] = time.monotonic,
         max_nonces: int = DEFAULT_MAX_NONCES,
+        meter_provider: Any = None,
     ) -> None:
         self._on_event = on_event
         self._public_url = public_url
@@ -102,6 +103,7 @@ class CallbackApp:
             replay_store=replay_store,
             trust_forwarded=trust_forwarded,
             name="the ASGI callback receiver",
+            meter_provider=meter_provider,
         )
 
     def __repr__(self) -> str:
@@ -213,6 +215,7 @@ def asgi_app(
     trust_forwarded: TrustForwarded = False,
     clock: Callable[[], float] = time.monotonic,
     max_nonces: int = DEFAULT_MAX_NONCES,
+    meter_provider: Any = None,
 ) -> CallbackApp:
     """A plain ASGI application that receives Plivo's status callbacks.
 
@@ -235,4 +238,5 @@ def asgi_app(
         trust_forwarded=trust_forwarded,
         clock=clock,
         max_nonces=max_nonces,
+        meter_provider=meter_provider,
     )

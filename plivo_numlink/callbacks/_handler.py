@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import TypeAlias
+from typing import Any, TypeAlias
 from urllib.parse import urlparse
 
 from aiohttp import web
@@ -69,6 +69,7 @@ class CallbackReceiver:
         replay_store: ReplayStore = None,
         body_timeout: float = DEFAULT_BODY_TIMEOUT,
         trust_forwarded: TrustForwarded = False,
+        meter_provider: Any = None,
     ) -> None:
         self._on_event = on_event
         self._public_url = public_url
@@ -84,6 +85,7 @@ class CallbackReceiver:
             replay_store=replay_store,
             trust_forwarded=trust_forwarded,
             name="the aiohttp callback receiver",
+            meter_provider=meter_provider,
         )
 
     def __repr__(self) -> str:
@@ -157,6 +159,7 @@ def handler(
     replay_store: ReplayStore = None,
     body_timeout: float = DEFAULT_BODY_TIMEOUT,
     trust_forwarded: TrustForwarded = False,
+    meter_provider: Any = None,
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
     """An aiohttp handler that verifies, de-duplicates and parses Plivo's status callbacks.
 
@@ -196,7 +199,9 @@ def handler(
     ``clock``: seconds, for the replay window (injectable for tests). ``replay_store``: a
     :class:`ReplayGuard` to share, a storage URI (``"redis://host:6379/0"``,
     ``"rediss://..."``, ``"memory://"``) or a ``NonceStore``; ``None`` (the default) keeps
-    the nonces in this process.
+    the nonces in this process. ``meter_provider`` (OpenTelemetry, the
+    ``plivo-numlink[otel]`` extra; ``None``: the global one) counts each answered request in
+    the ``plivo_numlink.callbacks`` metric, by the event's kind and the status answered.
 
     Where a V3 signature header is present, V3 alone decides (a valid V2 signature beside a
     V3 one that does not match is refused): see :func:`is_valid_signature`.
@@ -211,5 +216,6 @@ def handler(
         replay_store=replay_store,
         body_timeout=body_timeout,
         trust_forwarded=trust_forwarded,
+        meter_provider=meter_provider,
     )
     return receiver.handle

@@ -15,12 +15,13 @@ import ipaddress
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import attrs
 
 from .._log import register_secret
 from .._storage import DEFAULT_MAX_NONCES, NonceStore, StorageError
+from .._telemetry import record_callback
 from ._body import DEFAULT_MAX_BODY_SIZE
 from ._events import CallbackEvent, CallbackKind
 from ._rejection import CallbackRejected, printable
@@ -171,6 +172,7 @@ class ReceiverCore:
         replay_store: ReplayStore,
         trust_forwarded: TrustForwarded,
         name: str,
+        meter_provider: Any = None,
     ) -> None:
         tokens = token_list(auth_token)
         if not tokens:
@@ -183,6 +185,7 @@ class ReceiverCore:
         if has_public_url and self.trust.enabled:
             raise ValueError("give public_url or trust_forwarded, not both")
         self.on_event = on_event
+        self.meter_provider = meter_provider
         self.tokens = tokens
         for token in tokens:  # masked in any record on the plivo_numlink logger
             register_secret(token)
@@ -210,8 +213,10 @@ class ReceiverCore:
     def _answered(self, kind: CallbackKind | None, status: int, text: str) -> Answer:
         """Every answer of every receiver passes here, once per request: ``kind`` is the
         verified event's (``None`` when the request was refused before it was verified),
-        ``status`` the HTTP status answered."""
-        # The one place for per-answer instrumentation (metric plivo_numlink.callbacks).
+        ``status`` the HTTP status answered. Counted in ``plivo_numlink.callbacks``, the kind
+        of a request refused before it was verified as ``unknown``."""
+        label = kind.value if kind is not None else CallbackKind.UNKNOWN.value
+        record_callback(self.meter_provider, label, status)
         return Answer(status, text)
 
     async def _read(

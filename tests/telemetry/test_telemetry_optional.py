@@ -86,6 +86,41 @@ def test_an_application_that_never_imported_opentelemetry_does_not_get_it_import
     assert proc.returncode == 0, proc.stderr
 
 
+def test_without_opentelemetry_the_callback_receivers_answer_and_import_nothing_of_it() -> None:
+    code = BLOCK_OPENTELEMETRY + textwrap.dedent("""
+        import asyncio
+        from aiohttp import web
+        from aiohttp.test_utils import TestClient, TestServer
+        from plivo_numlink import callbacks
+        from plivo_numlink.testing import sign_callback
+
+        URL = "https://example.com/cb"
+        PARAMS = {"event": "number_linking", "campaign_id": "CUOGHIN",
+                  "number": "12125557777", "status": "success"}
+
+        async def main():
+            events = []
+            app = web.Application()
+            app.router.add_post("/cb", callbacks.handler(
+                events.append, auth_token="TOKEN", public_url=URL))
+            signed = sign_callback("POST", URL, PARAMS, "TOKEN")
+            async with TestClient(TestServer(app)) as client:
+                statuses = []
+                for headers in (signed, {}):
+                    async with client.post("/cb", data=PARAMS, headers=headers) as resp:
+                        statuses.append(resp.status)
+            assert statuses == [200, 403], statuses
+            assert len(events) == 1
+
+        asyncio.run(main())
+        assert not any(name.startswith("opentelemetry") for name in sys.modules)
+        print("ok")
+    """)
+    proc = run_python(code)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok"
+
+
 def test_importing_the_library_does_not_import_opentelemetry() -> None:
     proc = run_python(
         "import sys, plivo_numlink, plivo_numlink.callbacks, plivo_numlink.testing\n"
