@@ -42,7 +42,9 @@ async def test_a_failed_page_read_is_not_tried_again(
     reader = reader_on(make_session, server.base_url)
     reader.earn(10)
     await reader.read()
-    assert reader.failed and reader.done and not reader.complete
+    assert reader.failed
+    assert reader.done
+    assert not reader.complete
     await reader.read()
     assert len(server.requests) == 1
     assert reader.pages == 1

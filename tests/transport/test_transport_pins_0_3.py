@@ -1,0 +1,98 @@
+"""Pins on the transport that a mutation sample found unpinned (issue 18): an aiohttp
+error's headers are cleaned in place (its type kept), the text of the error that replaces a
+chain that cannot be cleaned, the 32 MiB answer cap and the 30 s attempt timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import inspect
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from conftest import AUTH_ID, AUTH_TOKEN, SessionFactory
+from multidict import CIMultiDict
+from yarl import URL
+
+from plivo_numlink import NumLinkSession, ResponseFormatError, RetryPolicy
+from plivo_numlink._config import SessionConfig
+from plivo_numlink._transport import MAX_BODY_BYTES, sanitize_chain
+
+ENCODED = base64.b64encode(f"{AUTH_ID}:{AUTH_TOKEN}".encode()).decode()
+
+
+def test_an_aiohttp_error_s_headers_are_cleaned_in_place_and_its_type_kept() -> None:
+    NumLinkSession(AUTH_ID, AUTH_TOKEN)  # registers the secrets
+    url = URL("https://api.plivo.com/v1/Account/")
+    request_info = aiohttp.RequestInfo(url, "GET", CIMultiDict(), url)
+    echoed = CIMultiDict({"X-Echo": f"Basic {ENCODED}", "X-Token": AUTH_TOKEN, "X-Ok": "fine"})
+    error = aiohttp.ClientResponseError(
+        request_info, (), status=502, message="bad gateway", headers=echoed
+    )
+    cleaned = sanitize_chain(error)
+    assert cleaned is error
+    assert type(cleaned) is aiohttp.ClientResponseError
+    assert cleaned.headers is not None
+    assert dict(cleaned.headers) == {"X-Echo": "Basic ***", "X-Token": "***", "X-Ok": "fine"}
+    assert ENCODED not in repr(cleaned)
+    assert AUTH_TOKEN not in repr(cleaned)
+
+
+def test_the_error_replacing_an_uncleanable_chain_reads_type_colon_cleaned_text() -> None:
+    NumLinkSession(AUTH_ID, AUTH_TOKEN)  # registers the secrets
+
+    class Leaky(aiohttp.ClientError):
+        def __repr__(self) -> str:
+            return f"Leaky(header='Basic {ENCODED}')"
+
+    cleaned = sanitize_chain(Leaky(f"failed: Basic {ENCODED}"))
+    assert type(cleaned) is aiohttp.ClientError
+    assert str(cleaned) == "Leaky: failed: Basic ***"
+
+
+def test_the_answer_cap_is_32_mib() -> None:
+    assert MAX_BODY_BYTES == 32 * 1024 * 1024
+
+
+@contextlib.asynccontextmanager
+async def announcing_server(length: int) -> AsyncIterator[str]:
+    """A raw server that announces a body of ``length`` bytes and sends none of it."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n" % length
+            )
+            await writer.drain()
+            await reader.read()  # until the client closes
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_an_answer_announcing_one_byte_over_32_mib_is_refused_unread(
+    make_session: SessionFactory,
+) -> None:
+    async with announcing_server(32 * 1024 * 1024 + 1) as base_url:
+        session = make_session(base_url=base_url, retry=RetryPolicy(attempts=1))
+        with pytest.raises(ResponseFormatError) as caught:
+            await asyncio.wait_for(session.get_number("CUOGHIN", "12125557777"), 15)
+    assert str(caught.value).startswith("answer body larger than 33554432 bytes, not read")
+
+
+def test_each_attempt_is_bounded_by_30_seconds_by_default() -> None:
+    assert inspect.signature(NumLinkSession).parameters["timeout"].default == 30
+    assert SessionConfig.build(AUTH_ID, AUTH_TOKEN).timeout == 30
