@@ -1,0 +1,18 @@
+"""Pins on settings that a mutation sample found unpinned (issue 18): a wait policy's
+progress callback takes no part in its equality."""
+
+from __future__ import annotations
+
+from plivo_numlink._config import WaitPolicy
+
+
+def test_wait_policies_differing_only_in_their_progress_callback_are_equal() -> None:
+    def one(done: int, pending: int) -> None:
+        return None
+
+    def other(done: int, pending: int) -> None:
+        return None
+
+    assert WaitPolicy(60, 2, one) == WaitPolicy(60, 2, other) == WaitPolicy(60, 2)
+    assert hash(WaitPolicy(60, 2, one)) == hash(WaitPolicy(60, 2))
+    assert WaitPolicy(60, 2, one) != WaitPolicy(60, 3, one)
