@@ -23,8 +23,7 @@ def test_a_row_holding_a_carriage_return_has_every_field_quoted() -> None:
     # The other rows keep the minimal quoting.
     assert lines[1] == "12125557778,accepted,link,,,,1,,True,,,"
     assert lines[2] == (
-        '"12125557777","rejected","link","first line\rsecond line","400","","1","","False",'
-        '"","",""'
+        '"12125557777","rejected","link","first line\rsecond line","400","","1","","False","","",""'
     )
 
 
