@@ -361,6 +361,8 @@ def copy_tree(destination: Path) -> Path:
         capture_output=True,
     ).stdout.decode()
     for name in filter(None, listed.split("\0")):
+        if name.startswith("."):  # virtual environments, caches, CI files: not the code
+            continue
         source = ROOT / name
         if source.is_file():
             target = destination / name
