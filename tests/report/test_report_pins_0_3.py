@@ -39,3 +39,18 @@ def test_a_report_made_without_a_journal_says_nothing_was_resumed() -> None:
     assert report.resumed == 0
     assert report.to_dict()["resumed"] == 0
     assert "journal" not in report.summary()
+
+
+def test_a_report_made_without_repeats_counts_no_duplicates() -> None:
+    report = BulkReport(outcomes=(PLAIN,))
+    assert report.duplicates == 0
+    assert report.to_dict()["duplicates"] == 0
+    assert "duplicate" not in report.summary()
+
+
+def test_a_nul_in_a_csv_cell_becomes_the_replacement_character() -> None:
+    outcome = NumberOutcome(
+        number="12125557777", kind=OutcomeKind.REJECTED, error="bad\0byte", attempts=1
+    )
+    rows = list(csv.DictReader(io.StringIO(BulkReport(outcomes=(outcome,)).to_csv())))
+    assert rows[0]["error"] == "bad\ufffdbyte"

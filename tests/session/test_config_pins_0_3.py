@@ -3,6 +3,8 @@ progress callback takes no part in its equality."""
 
 from __future__ import annotations
 
+import pytest
+
 from plivo_numlink._config import WaitPolicy
 
 
@@ -16,3 +18,10 @@ def test_wait_policies_differing_only_in_their_progress_callback_are_equal() -> 
     assert WaitPolicy(60, 2, one) == WaitPolicy(60, 2, other) == WaitPolicy(60, 2)
     assert hash(WaitPolicy(60, 2, one)) == hash(WaitPolicy(60, 2))
     assert WaitPolicy(60, 2, one) != WaitPolicy(60, 3, one)
+
+
+def test_a_bad_wait_timeout_is_named_timeout() -> None:
+    with pytest.raises(ValueError, match=r"^timeout must be a number >= 0, not -1$"):
+        WaitPolicy.checked(-1, 2)
+    with pytest.raises(ValueError, match=r"^poll_interval must be a number >= 0, not -2$"):
+        WaitPolicy.checked(1, -2)

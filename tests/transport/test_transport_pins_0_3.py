@@ -12,11 +12,12 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-from conftest import AUTH_ID, AUTH_TOKEN, SessionFactory
+from aiohttp import web
+from conftest import AUTH_ID, AUTH_TOKEN, ServerFactory, SessionFactory
 from multidict import CIMultiDict
 from yarl import URL
 
-from plivo_numlink import NumLinkSession, ResponseFormatError, RetryPolicy
+from plivo_numlink import BadRequestError, NumLinkSession, ResponseFormatError, RetryPolicy
 from plivo_numlink._config import SessionConfig
 from plivo_numlink._transport import MAX_BODY_BYTES, sanitize_chain
 
@@ -96,3 +97,57 @@ async def test_an_answer_announcing_one_byte_over_32_mib_is_refused_unread(
 def test_each_attempt_is_bounded_by_30_seconds_by_default() -> None:
     assert inspect.signature(NumLinkSession).parameters["timeout"].default == 30
     assert SessionConfig.build(AUTH_ID, AUTH_TOKEN).timeout == 30
+
+
+def test_an_aiohttp_error_s_message_is_cleaned_in_place_and_its_type_kept() -> None:
+    NumLinkSession(AUTH_ID, AUTH_TOKEN)  # registers the secrets
+    url = URL("https://api.plivo.com/v1/Account/")
+    request_info = aiohttp.RequestInfo(url, "GET", CIMultiDict(), url)
+    error = aiohttp.ClientResponseError(
+        request_info, (), status=502, message=f"proxy refused Basic {ENCODED}"
+    )
+    cleaned = sanitize_chain(error)
+    assert cleaned is error
+    assert cleaned.message == "proxy refused Basic ***"
+
+
+async def test_a_borrowed_http_session_keeps_its_own_middlewares(
+    recording_server: ServerFactory,
+) -> None:
+    async def ok(request: web.Request, index: int) -> web.StreamResponse:
+        return web.json_response(
+            {"api_id": "a1", "phone_numbers": [{"number": "12125557777", "status": "COMPLETED"}]}
+        )
+
+    seen: list[str] = []
+
+    async def tag(
+        request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+    ) -> aiohttp.ClientResponse:
+        seen.append(request.method)
+        return await handler(request)
+
+    server = await recording_server(ok)
+    async with aiohttp.ClientSession(middlewares=(tag,)) as http:
+        session = NumLinkSession(
+            AUTH_ID, AUTH_TOKEN, base_url=server.base_url, rate_limit=None, http_session=http
+        )
+        async with session:
+            await session.get_number("CUOGHIN", "12125557777")
+    assert seen == ["GET"]
+
+
+async def test_an_answer_is_decoded_with_its_declared_charset_replacing_what_does_not_fit(
+    recording_server: ServerFactory, make_session: SessionFactory
+) -> None:
+    async def ascii_error(request: web.Request, index: int) -> web.StreamResponse:
+        body = '{"error": "café closed"}'.encode()
+        return web.Response(
+            status=400, body=body, headers={"Content-Type": "application/json; charset=us-ascii"}
+        )
+
+    server = await recording_server(ascii_error)
+    session = make_session(base_url=server.base_url)
+    with pytest.raises(BadRequestError) as caught:
+        await session.get_number("CUOGHIN", "12125557777")
+    assert caught.value.message == "caf\ufffd\ufffd closed"
