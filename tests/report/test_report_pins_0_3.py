@@ -54,3 +54,10 @@ def test_a_nul_in_a_csv_cell_becomes_the_replacement_character() -> None:
     )
     rows = list(csv.DictReader(io.StringIO(BulkReport(outcomes=(outcome,)).to_csv())))
     assert rows[0]["error"] == "bad\ufffdbyte"
+
+
+def test_the_summary_lists_the_counts_by_kind_joined_by_commas() -> None:
+    report = BulkReport(outcomes=(PLAIN, WITH_CR), campaign_id="CUOGHIN", requests=2, elapsed=1.5)
+    assert report.summary() == (
+        "link CUOGHIN: 2 numbers, 1 ok, 1 not ok (1 accepted, 1 rejected); 2 requests in 1.50 s"
+    )

@@ -151,3 +151,42 @@ async def test_an_answer_is_decoded_with_its_declared_charset_replacing_what_doe
     with pytest.raises(BadRequestError) as caught:
         await session.get_number("CUOGHIN", "12125557777")
     assert caught.value.message == "caf\ufffd\ufffd closed"
+
+
+async def test_a_second_send_in_one_attempt_fails_as_the_first_send_did() -> None:
+    from plivo_numlink import _transport
+
+    first = aiohttp.ClientOSError(104, "Connection reset by peer")
+    sends: list[object] = []
+
+    async def handler(request: object) -> object:
+        sends.append(request)
+        raise first
+
+    state = _transport._Sends()
+    token = _transport._send_state.set(state)
+    try:
+        with pytest.raises(aiohttp.ClientOSError):
+            await _transport._one_send_per_attempt(object(), handler)  # type: ignore[arg-type]
+        # aiohttp's silent re-send on a dead kept-alive connection: refused, unsent.
+        with pytest.raises(aiohttp.ClientOSError) as again:
+            await _transport._one_send_per_attempt(object(), handler)  # type: ignore[arg-type]
+    finally:
+        _transport._send_state.reset(token)
+    assert again.value is first
+    assert len(sends) == 1
+
+
+async def test_a_second_send_after_a_first_that_did_not_fail_is_a_disconnect() -> None:
+    from plivo_numlink import _transport
+
+    async def handler(request: object) -> object:
+        return "answer"
+
+    token = _transport._send_state.set(_transport._Sends())
+    try:
+        assert await _transport._one_send_per_attempt(object(), handler) == "answer"  # type: ignore[arg-type]
+        with pytest.raises(aiohttp.ServerDisconnectedError):
+            await _transport._one_send_per_attempt(object(), handler)  # type: ignore[arg-type]
+    finally:
+        _transport._send_state.reset(token)
