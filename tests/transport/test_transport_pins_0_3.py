@@ -17,7 +17,13 @@ from conftest import AUTH_ID, AUTH_TOKEN, ServerFactory, SessionFactory
 from multidict import CIMultiDict
 from yarl import URL
 
-from plivo_numlink import BadRequestError, NumLinkSession, ResponseFormatError, RetryPolicy
+from plivo_numlink import (
+    APIStatusError,
+    BadRequestError,
+    NumLinkSession,
+    ResponseFormatError,
+    RetryPolicy,
+)
 from plivo_numlink._config import SessionConfig
 from plivo_numlink._transport import MAX_BODY_BYTES, sanitize_chain
 
@@ -190,3 +196,21 @@ async def test_a_second_send_after_a_first_that_did_not_fail_is_a_disconnect() -
             await _transport._one_send_per_attempt(object(), handler)  # type: ignore[arg-type]
     finally:
         _transport._send_state.reset(token)
+
+
+@pytest.mark.parametrize(("status", "success"), [(299, True), (300, False)])
+async def test_only_a_2xx_answer_is_a_success(
+    recording_server: ServerFactory, make_session: SessionFactory, status: int, success: bool
+) -> None:
+    async def answer(request: web.Request, index: int) -> web.StreamResponse:
+        body = {"api_id": "a1", "phone_numbers": [{"number": "12125557777", "status": "COMPLETED"}]}
+        return web.json_response(body, status=status)
+
+    server = await recording_server(answer)
+    session = make_session(base_url=server.base_url)
+    if success:
+        assert (await session.get_number("CUOGHIN", "12125557777")).number == "12125557777"
+    else:
+        with pytest.raises(APIStatusError) as caught:
+            await session.get_number("CUOGHIN", "12125557777")
+        assert caught.value.status_code == 300
