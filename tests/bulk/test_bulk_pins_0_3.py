@@ -65,3 +65,13 @@ async def test_a_page_shorter_than_the_longest_ends_the_listing(
     assert reader.complete
     assert [r.query["offset"] for r in server.requests] == ["0", "20"]
     assert len(reader.known) == 25
+
+
+def test_the_pages_a_link_job_may_read_are_earned_at_the_documented_rates() -> None:
+    # The request budgets of test_bulk_ambiguity_cost rest on these: a refused batch earns a
+    # third of a page per number in it, and each request spent finding out half a page.
+    from plivo_numlink._bulk import _ambiguity
+
+    assert _ambiguity.PAGE_SIZE == 20
+    assert _ambiguity.PAGES_PER_REFUSED_NUMBER == 1 / 3
+    assert _ambiguity.PAGES_PER_SPENT_REQUEST == 1 / 2

@@ -25,3 +25,13 @@ def test_a_bad_wait_timeout_is_named_timeout() -> None:
         WaitPolicy.checked(-1, 2)
     with pytest.raises(ValueError, match=r"^poll_interval must be a number >= 0, not -2$"):
         WaitPolicy.checked(1, -2)
+
+
+def test_a_base_url_s_credentials_are_shown_as_stars_in_its_error() -> None:
+    from plivo_numlink._config import validate_base_url
+
+    with pytest.raises(ValueError) as caught:
+        validate_base_url("https://user:hunter2@api.plivo.com")
+    assert str(caught.value) == (
+        "base_url 'https://***@api.plivo.com' must not carry credentials, a query or fragment"
+    )
