@@ -76,3 +76,13 @@ async def test_a_later_flush_writes_the_outcomes_of_a_write_that_failed_mid_tran
     finally:
         gate.close()
     assert on_disk() == {number(1): 1, number(2): 1, number(3): 1}
+
+
+def test_closing_a_journal_store_closes_its_sqlite_connection(journal_path: Path) -> None:
+    from plivo_numlink._journal_store import JournalHeader, JournalStore
+
+    header = JournalHeader(account=ACCOUNT, campaign_id=CAMPAIGN, action="link", created="x")
+    store = JournalStore.open(journal_path, header)
+    store.close()
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        store.connection.execute("SELECT 1")

@@ -68,3 +68,11 @@ def test_a_structured_error_s_text_lists_its_keys_sorted() -> None:
     body = {"error": {"reason": "campaign suspended", "code": 7, "at": "link"}}
     error = error_from_response(400, {}, json.dumps(body), method="POST", path="/x")
     assert error.message == '{"at": "link", "code": 7, "reason": "campaign suspended"}'
+
+
+def test_numbers_named_lists_each_asked_number_once_and_no_other() -> None:
+    from plivo_numlink._protocol import numbers_named
+
+    text = "12125557777 refused; 12125550000 unknown; +1 212 555 7777 again; 999"
+    assert numbers_named(text, ["12125557777", "12125551111"]) == ["12125557777"]
+    assert numbers_named(text, []) == []

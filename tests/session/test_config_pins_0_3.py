@@ -35,3 +35,18 @@ def test_a_base_url_s_credentials_are_shown_as_stars_in_its_error() -> None:
     assert str(caught.value) == (
         "base_url 'https://***@api.plivo.com' must not carry credentials, a query or fragment"
     )
+
+
+def test_a_base_url_loses_its_trailing_slashes_only() -> None:
+    from plivo_numlink._config import validate_base_url
+
+    assert validate_base_url("http://127.0.0.1:8080/prefiX//") == "http://127.0.0.1:8080/prefiX"
+
+
+def test_a_token_that_is_not_a_string_is_refused_by_name() -> None:
+    from plivo_numlink import ConfigurationError
+    from plivo_numlink._config import SessionConfig
+
+    with pytest.raises(ConfigurationError) as caught:
+        SessionConfig.build("MA0123456789ABCDEFGH", 12345)
+    assert str(caught.value) == "auth_token must be a string"

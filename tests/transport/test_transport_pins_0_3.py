@@ -214,3 +214,15 @@ async def test_only_a_2xx_answer_is_a_success(
         with pytest.raises(APIStatusError) as caught:
             await session.get_number("CUOGHIN", "12125557777")
         assert caught.value.status_code == 300
+
+
+async def test_closing_the_session_closes_its_shared_storage() -> None:
+    # Nothing is sent: the storage connects on first use, and closing it needs no server.
+    session = NumLinkSession(
+        AUTH_ID, AUTH_TOKEN, rate_limit=10, rate_limit_storage="redis://127.0.0.1:6379/0"
+    )
+    storage = session._requester.storage
+    assert storage is not None
+    assert not storage.closed
+    await session.close()
+    assert storage.closed
