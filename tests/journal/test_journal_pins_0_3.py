@@ -43,38 +43,35 @@ async def test_a_file_marked_pnlj_by_an_older_version_is_opened_as_a_journal(
         await again.close()
 
 
-def refuse_writes_while_gated(path: Path) -> sqlite3.Connection:
-    """A connection of the test's own that makes every insert fail inside the journal's
-    transaction (a trigger's ABORT leaves the transaction open) while ``gate`` has a row."""
-    connection = sqlite3.connect(path, isolation_level=None)
-    connection.executescript(
-        """
+async def refuse_writes_while_gated(journal: Journal) -> None:
+    """Make every insert fail inside the journal's transaction (a trigger's ABORT leaves the
+    transaction open) while the table ``gate`` has a row; on the journal's own connection."""
+    script = """
         CREATE TABLE gate (closed INTEGER);
         INSERT INTO gate VALUES (1);
         CREATE TRIGGER refuse BEFORE INSERT ON outcomes WHEN EXISTS (SELECT 1 FROM gate)
         BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;
-        """
-    )
-    return connection
+    """
+    await journal._run(journal._store.connection.executescript, script)
+
+
+async def open_the_gate(journal: Journal) -> None:
+    await journal._run(journal._store.connection.execute, "DELETE FROM gate")
 
 
 async def test_a_later_flush_writes_the_outcomes_of_a_write_that_failed_mid_transaction(
-    journal: Journal, journal_path: Path, on_disk: OnDisk
+    journal: Journal, on_disk: OnDisk
 ) -> None:
-    await journal.stats()  # the journal's connection has read the schema
-    gate = refuse_writes_while_gated(journal_path)
-    try:
-        journal.record([outcome(1), outcome(2)])
-        with pytest.raises(JournalError, match="refused by the test"):
-            await journal.flush()
-        with pytest.raises(JournalError):
-            journal.record(outcome(3))
-        gate.execute("DELETE FROM gate")
+    await refuse_writes_while_gated(journal)
+    journal.record([outcome(1), outcome(2)])
+    with pytest.raises(JournalError, match="refused by the test"):
         await journal.flush()
+    with pytest.raises(JournalError):
         journal.record(outcome(3))
-        await journal.flush()
-    finally:
-        gate.close()
+    await open_the_gate(journal)
+    await journal.flush()
+    journal.record(outcome(3))
+    await journal.flush()
     assert on_disk() == {number(1): 1, number(2): 1, number(3): 1}
 
 
