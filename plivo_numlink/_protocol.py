@@ -225,14 +225,11 @@ def ack_api_id(answer: Answer) -> str | None:
 def find_status(answer: Answer, number: str) -> NumberStatus:
     """The status of ``number`` (normalized) in an answer of the one-number endpoint."""
     campaign = parse_success(answer.status, answer.text, CampaignNumbers)
+    # Parsing wrote each listed number in the library's form (the server may write
+    # ``+1...`` or leave out the country code); never take another number's status.
     for entry in campaign.phone_numbers:
         if entry.number == number:
             return entry
-    # The server may write the number another way (``+1...``, no country code); never take
-    # another number's status for the one asked about.
-    for entry in campaign.phone_numbers:
-        if try_normalize_number(entry.number)[0] == number:
-            return attrs.evolve(entry, number=number)
     raise ResponseFormatError(
         f"the answer lists no status for {number}", status_code=answer.status, text=answer.text
     )
