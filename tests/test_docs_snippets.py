@@ -8,7 +8,9 @@ The convention (the same for every page, see docs/architecture.md "Documentation
 - top-level ``await`` (and ``async with`` / ``async for``) is allowed;
 - a block right after a line ``<!-- continue -->`` continues the previous block: same
   namespace, same fake (its test runs the blocks it continues first);
-- a block right after ``<!-- skip: reason -->`` is not run.
+- a block right after ``<!-- skip: reason -->`` is not run;
+- a chain of blocks that names ``REDIS_URL`` gets a throwaway redis-server of its own,
+  its URL in that environment variable.
 
 One test per block, named ``file:line`` (the line of its opening fence).
 
@@ -31,6 +33,7 @@ import attrs
 import pytest
 
 from plivo_numlink.testing import FakePlivo
+from storage.conftest import RedisServer, redis_binary
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -134,7 +137,13 @@ class FakeInThread:
 
 def run_chain(blocks: list[Block], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     served = FakeInThread()
+    redis: RedisServer | None = None
     try:
+        if any("REDIS_URL" in block.source for block in blocks):
+            # A page naming REDIS_URL gets a throwaway redis-server of its own.
+            redis = RedisServer(redis_binary(), tmp_path)
+            redis.start()
+            monkeypatch.setenv("REDIS_URL", redis.url)
         fake = served.fake
         monkeypatch.setenv("PLIVO_AUTH_ID", fake.auth_id)
         monkeypatch.setenv("PLIVO_AUTH_TOKEN", fake.auth_token)
@@ -155,6 +164,8 @@ def run_chain(blocks: list[Block], monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
             loop.close()
     finally:
         served.close()
+        if redis is not None:
+            redis.stop()
 
 
 @pytest.mark.parametrize("block", BLOCKS, ids=[block.name for block in BLOCKS])

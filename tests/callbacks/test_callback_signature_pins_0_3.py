@@ -30,6 +30,13 @@ def test_a_non_string_header_name_is_ignored() -> None:
     assert check(headers)
 
 
-def test_a_signature_given_only_as_bytes_does_not_validate() -> None:
-    headers = {"X-Plivo-Signature-V3": V3.encode(), "X-Plivo-Signature-V3-Nonce": NONCE}
+def test_a_signature_given_as_bytes_is_read_as_an_asgi_header() -> None:
+    # ASGI servers give header names and values as bytes (latin-1): they are read, not
+    # dropped (callbacks.verify takes a framework's raw headers).
+    headers = {b"X-Plivo-Signature-V3": V3.encode(), "X-Plivo-Signature-V3-Nonce": NONCE}
+    assert check(headers)
+
+
+def test_a_non_string_signature_alone_does_not_validate() -> None:
+    headers = {"X-Plivo-Signature-V3": 12345, "X-Plivo-Signature-V3-Nonce": NONCE}
     assert not check(headers)
