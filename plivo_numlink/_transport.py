@@ -309,8 +309,11 @@ class Requester:
         ``resends``: how many attempts of this request came before, the last of which
         failed with ``retried`` (counted once this one is sent).
         """
-        self.check_open()
-        http = self.http_session()
+        if self.closed:
+            self.check_open()
+        http = self._http
+        if http is None or (not self._owns_http and http.closed):
+            http = self.http_session()  # made now, or a borrowed session closed: an error
         options = self._send_options
         if options is None:
             self._headers.update(self.network.request_headers(http))
