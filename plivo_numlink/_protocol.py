@@ -15,7 +15,7 @@ import json
 import platform
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import aiohttp
 import attrs
@@ -65,9 +65,8 @@ CAMPAIGN_TEMPLATE = "/v1/Account/{auth_id}/10dlc/Campaign/{campaign_id}/Number/"
 NUMBER_TEMPLATE = CAMPAIGN_TEMPLATE + "{number}/"
 
 
-@attrs.frozen
-class Answer:
-    """A 2xx answer, read whole."""
+class Answer(NamedTuple):
+    """A 2xx answer, read whole (a named tuple: one is made per request)."""
 
     status: int
     text: str

@@ -265,6 +265,8 @@ class Telemetry:
         # Without any user:password@ the base URL might hold.
         self.origin = f"{parts.scheme}://{host}:{self.port}{parts.path.rstrip('/')}"
         self._rate: float | None = None
+        #: What every attempt of one (method, url.template) shares, made once (see _Route).
+        self._routes: dict[tuple[str, str], _Route] = {}
 
     def attempt(
         self,
@@ -280,7 +282,10 @@ class Telemetry:
         ``resends``: how many attempts of the same request came before; ``paced``: the
         seconds it waited for the rate limiter (``None`` without one).
         """
-        return Attempt(self, method, template, path, params, resends, paced)
+        route = self._routes.get((method, template))
+        if route is None:
+            route = self._routes[method, template] = _Route(self, method, template)
+        return Attempt(route, path, params, resends, paced)
 
     def retried(self, failure: BaseException | None) -> None:
         """A request is sent again after ``failure``."""
@@ -326,14 +331,55 @@ def error_type(failure: BaseException | None) -> str:
 
 def redact_path(template: str, path: str) -> str:
     """``path`` with the segments that are the auth id or a number replaced by REDACTED."""
-    parts = path.split("/")
+    return _redact(path, template, _secret_positions(template))
+
+
+def _secret_positions(template: str) -> tuple[int, tuple[int, ...]]:
+    """The template's segment count and the positions of its secret segments."""
     names = template.split("/")
-    if len(parts) != len(names):  # pragma: no cover - every path is made from its template
+    return len(names), tuple(i for i, name in enumerate(names) if name in _SECRET_SEGMENTS)
+
+
+def _redact(path: str, template: str, positions: tuple[int, tuple[int, ...]]) -> str:
+    count, secret = positions
+    parts = path.split("/")
+    if len(parts) != count:  # pragma: no cover - every path is made from its template
         return template
-    return "/".join(
-        REDACTED if name in _SECRET_SEGMENTS else part
-        for name, part in zip(names, parts, strict=True)
+    for i in secret:
+        parts[i] = REDACTED
+    return "/".join(parts)
+
+
+class _Route:
+    """What the attempts of one method and URL template share: made once per session.
+
+    The constant attributes (one dict, copied per attempt, never handed to the SDK itself),
+    the span's name and where the template's secret segments are.
+    """
+
+    __slots__ = (
+        "attributes",
+        "instruments",
+        "method",
+        "name",
+        "positions",
+        "telemetry",
+        "template",
     )
+
+    def __init__(self, telemetry: Telemetry, method: str, template: str) -> None:
+        self.telemetry = telemetry
+        self.instruments = telemetry.instruments
+        self.method = method
+        self.template = template
+        self.name = f"{method} {template}"
+        self.positions = _secret_positions(template)
+        self.attributes: dict[str, Any] = {
+            "http.request.method": method,
+            "server.address": telemetry.host,
+            "server.port": telemetry.port,
+            "url.template": template,
+        }
 
 
 class Attempt:
@@ -343,31 +389,17 @@ class Attempt:
     SDK with every attribute, rather than a span kept open and added to (half the cost).
     """
 
-    __slots__ = (
-        "method",
-        "paced",
-        "params",
-        "path",
-        "resends",
-        "start",
-        "started",
-        "telemetry",
-        "template",
-    )
+    __slots__ = ("paced", "params", "path", "resends", "route", "start", "started")
 
     def __init__(
         self,
-        telemetry: Telemetry,
-        method: str,
-        template: str,
+        route: _Route,
         path: str,
         params: Mapping[str, str] | None,
         resends: int,
         paced: float | None,
     ) -> None:
-        self.telemetry = telemetry
-        self.method = method
-        self.template = template
+        self.route = route
         self.path = path
         self.params = params
         self.resends = resends
@@ -378,14 +410,10 @@ class Attempt:
     def end(self, status: int | None, failure: BaseException | None = None) -> None:
         """The attempt was answered with ``status``, or failed with ``failure`` unanswered."""
         duration = time.perf_counter() - self.started
-        telemetry = self.telemetry
-        # What the duration metric shares with the span: no identifier in it.
-        attributes: dict[str, Any] = {
-            "http.request.method": self.method,
-            "server.address": telemetry.host,
-            "server.port": telemetry.port,
-            "url.template": self.template,
-        }
+        route = self.route
+        # What the duration metric shares with the span: no identifier in it. A fresh dict
+        # per attempt (an SDK may keep the one it is given), made from the route's.
+        attributes = route.attributes.copy()
         error: str | None = None
         if status is not None:
             attributes["http.response.status_code"] = status
@@ -395,25 +423,27 @@ class Attempt:
             error = type(failure).__name__
         if error is not None:
             attributes["error.type"] = error
-        instruments = telemetry.instruments
+        instruments = route.instruments
         if instruments is not None:
             instruments.duration.record(duration, attributes)
             if self.paced is not None:
                 instruments.pacing_delay.record(self.paced)
+        telemetry = route.telemetry
         tracer = telemetry.tracer
         if tracer is None:
             return
-        url = telemetry.origin + redact_path(self.template, self.path)
+        url = telemetry.origin + _redact(self.path, route.template, route.positions)
         if self.params:
             url += "?" + urlencode(self.params)
         # A copy: an SDK may keep the metric's attributes (with no url.full in them).
-        attributes = {**attributes, "url.full": url}
+        attributes = attributes.copy() if instruments is not None else attributes
+        attributes["url.full"] = url
         if self.resends:
             attributes["http.request.resend_count"] = self.resends
         if self.paced is not None:
             attributes[PREFIX + "pacing.delay"] = self.paced
         span = tracer.start_span(
-            f"{self.method} {self.template}",
+            route.name,
             kind=telemetry.api.client,
             attributes=attributes,
             start_time=self.start,

@@ -178,6 +178,8 @@ class Requester:
         # The middlewares, proxy and TLS arguments, worked out once: the requester has one
         # HTTP session.
         self._send_options: dict[str, Any] | None = None
+        #: Whether the one-send middleware runs (and needs its per-attempt state).
+        self._one_send = False
         self.closed = False
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -202,6 +204,10 @@ class Requester:
         if self._http is None:
             connector = aiohttp.TCPConnector(limit=self.concurrency, limit_per_host=0)
             self._http = aiohttp.ClientSession(connector=connector)
+            if isinstance(getattr(self._http, "_retry_connection", None), bool):
+                # Our own session: aiohttp's silent re-send turned off at the source, which
+                # costs nothing per request (a borrowed session gets the middleware instead).
+                self._http._retry_connection = False
         elif self._http.closed:
             raise SessionClosedError(
                 "cannot send a request: the borrowed aiohttp.ClientSession has been closed"
@@ -216,6 +222,8 @@ class Requester:
         """
         if not _HAS_MIDDLEWARES:  # pragma: no cover - aiohttp < 3.12
             return {}
+        if self._owns_http and getattr(http, "_retry_connection", None) is False:
+            return {}  # see http_session
         own = tuple(getattr(http, "_middlewares", None) or ())
         return {"middlewares": (*own, _one_send_per_attempt)}
 
@@ -301,13 +309,17 @@ class Requester:
         ``resends``: how many attempts of this request came before, the last of which
         failed with ``retried`` (counted once this one is sent).
         """
-        self.check_open()
-        http = self.http_session()
+        if self.closed:
+            self.check_open()
+        http = self._http
+        if http is None or (not self._owns_http and http.closed):
+            http = self.http_session()  # made now, or a borrowed session closed: an error
         options = self._send_options
         if options is None:
             self._headers.update(self.network.request_headers(http))
             options = self._middlewares(http) | self.network.request_options(http)
             self._send_options = options
+            self._one_send = "middlewares" in options
         url = self._base_url + path
         if gate is not None:
             gate()
@@ -332,7 +344,7 @@ class Requester:
                 paced = self.clock() - paced_from if self.limiter is not None else None
                 record = telemetry.attempt(method, template, path, params, resends, paced)
             failure: TransportError | None = None
-            sends = _send_state.set(_Sends())
+            sends = _send_state.set(_Sends()) if self._one_send else None
             self.in_flight += 1
             try:
                 async with http.request(
@@ -369,7 +381,8 @@ class Requester:
                 raise
             finally:
                 self.in_flight -= 1
-                _send_state.reset(sends)
+                if sends is not None:
+                    _send_state.reset(sends)
             if failure is not None:
                 self.errors += 1
                 if record is not None:
@@ -422,6 +435,24 @@ async def _read_text(resp: aiohttp.ClientResponse) -> str:
     # bytes and one are kept: no more is used, and a failed attempt's locals live on in the
     # retry state's traceback (8 attempts of a 30 MiB 500 once held 300 MB).
     keep = limit if 200 <= resp.status < 300 else MAX_KEPT_BODY + 1
+    headers = resp.headers
+    if length is not None and length <= keep and "Content-Encoding" not in headers:
+        # Not encoded: the announced length is what the body decodes to, and aiohttp reads
+        # no more than that, so it is read at once (most answers: small JSON).
+        raw = await resp.read()
+    else:
+        raw = await _read_capped(resp, limit, keep)
+    content_type = headers.get("Content-Type")
+    if content_type is None or "charset" not in content_type.lower():
+        return raw.decode("utf-8", errors="replace")  # what resp.charset would give
+    try:
+        return raw.decode(resp.charset or "utf-8", errors="replace")
+    except LookupError:  # a charset Python does not know
+        return raw.decode("utf-8", errors="replace")
+
+
+async def _read_capped(resp: aiohttp.ClientResponse, limit: int, keep: int) -> bytes:
+    """The body read chunk by chunk, refused once over ``limit``; the first ``keep`` bytes."""
     chunks: list[bytes] = []
     size = kept = 0
     async for chunk in resp.content.iter_any():
@@ -431,11 +462,7 @@ async def _read_text(resp: aiohttp.ClientResponse) -> str:
         if kept < keep:
             chunks.append(chunk[: keep - kept])
             kept += len(chunks[-1])
-    raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-    try:
-        return raw.decode(resp.charset or "utf-8", errors="replace")
-    except LookupError:  # a charset Python does not know
-        return raw.decode("utf-8", errors="replace")
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def sanitize_chain(exc: BaseException) -> BaseException:

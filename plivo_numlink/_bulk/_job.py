@@ -126,8 +126,15 @@ class Job:
     def outcome(self, number: str, kind: OutcomeKind, **fields: Any) -> NumberOutcome:
         index = self.positions.get(number)
         text = None if index is None else self.inputs.get(number, number)
+        # ``ok`` given: the field's default (a factory taking the outcome) costs a call more.
         return NumberOutcome(
-            number=number, kind=kind, action=self.action, input=text, index=index, **fields
+            number=number,
+            kind=kind,
+            action=self.action,
+            input=text,
+            index=index,
+            ok=kind.ok,
+            **fields,
         )
 
     def resumed_outcome(self, found: NumberOutcome) -> NumberOutcome:

@@ -146,7 +146,7 @@ class BulkRun:
         #: caller's span covers the run. The span, and the outcome kinds it counts, while open.
         self._span = span
         self._call: Call | None = None
-        self._kinds: Counter[str] = Counter()
+        self._kinds: Counter[OutcomeKind] = Counter()
 
     # -- public ---------------------------------------------------------------------------
 
@@ -271,7 +271,7 @@ class BulkRun:
         def counted(outcomes: list[NumberOutcome]) -> None:
             settle(outcomes)
             for outcome in outcomes:
-                kinds[outcome.kind.value] += 1
+                kinds[outcome.kind] += 1  # by member: .value is a call per outcome
 
         return counted
 
@@ -280,8 +280,9 @@ class BulkRun:
         if call is not None:
             job = self._job
             stopped = job.stopped_reason is not None
-            call.finish(self._kinds, requests=job.counter.count, stopped=stopped)
-            call.count_outcomes(self.action, self._kinds)
+            kinds = {kind.value: count for kind, count in self._kinds.items()}
+            call.finish(kinds, requests=job.counter.count, stopped=stopped)
+            call.count_outcomes(self.action, kinds)
             call.end()
 
     async def _open_journal(self) -> None:

@@ -29,6 +29,8 @@ class UnlinkStrategy:
         # Whether the campaign exists, once a bare 404 on an unlink made it a question.
         self._campaign_known: bool | None = None
         self._lock = asyncio.Lock()
+        # The session's book of unlinks sent (looked up once, not per number).
+        self._book = unlink_book(job.requester)
 
     async def send_unit(self, numbers: list[str]) -> list[NumberOutcome]:
         job = self.job
@@ -55,7 +57,7 @@ class UnlinkStrategy:
             return job.settle_rejection(exc, verdict, numbers, counter.count)
         except (TransportError, ResponseFormatError) as exc:
             return job.failed(exc, numbers, counter.count)
-        unlink_book(job.requester).sent(job.campaign_id, number)
+        self._book.sent(job.campaign_id, number)
         return [job.outcome(number, OutcomeKind.ACCEPTED, api_id=api_id, attempts=counter.count)]
 
     async def _campaign_exists(self) -> bool:
