@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -151,3 +153,10 @@ def test_version_is_the_packaged_version() -> None:
     from importlib.metadata import version
 
     assert pn.__version__ == version("plivo-numlink")
+
+
+def test_the_changelogs_latest_release_is_the_packaged_version() -> None:
+    text = (Path(__file__).resolve().parent.parent / "CHANGELOG.md").read_text(encoding="utf-8")
+    latest = re.search(r"^## \[(\d+\.\d+\.\d+)\]", text, re.MULTILINE)
+    assert latest is not None
+    assert latest.group(1) == pn.__version__
