@@ -31,9 +31,9 @@ from types import CodeType
 
 import attrs
 import pytest
+from storage.conftest import RedisServer, redis_binary
 
 from plivo_numlink.testing import FakePlivo
-from storage.conftest import RedisServer, redis_binary
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
