@@ -13,8 +13,9 @@
     │   ├── RateLimitError       429
     │   └── ServerError          5xx
     ├── TransportError           connection failures and timeouts, after retries
-    │   └── CertificateVerificationError  the server's TLS certificate failed verification
-    │                                     (not retried)
+    │   ├── CertificateVerificationError  the server's TLS certificate failed verification
+    │   │                                 (not retried)
+    │   └── ProxyAuthenticationError  the proxy refused the proxy credentials: 407 (not retried)
     ├── ResponseFormatError      a 2xx answer whose body is not what the API documents
     ├── SessionClosedError       the session was used after close() (also a RuntimeError)
     ├── JournalError             a bulk job's journal could not be read or written
@@ -48,6 +49,7 @@ __all__ = [
     "JournalError",
     "NotFoundError",
     "PlivoError",
+    "ProxyAuthenticationError",
     "RateLimitError",
     "ResponseFormatError",
     "ServerError",
@@ -178,6 +180,20 @@ class CertificateVerificationError(TransportError):
     ) -> None:
         self.host = host
         self.reason = reason
+        super().__init__(message, method=method, path=path)
+
+
+class ProxyAuthenticationError(TransportError):
+    """The HTTP proxy refused the session's proxy credentials (``407 Proxy Authentication
+    Required``), on the ``CONNECT`` to an https origin or on a request to an http one.
+    Raised after one attempt (wrong credentials sent again can lock a proxy account); a
+    bulk job stops at it. ``proxy`` is the proxy's URL without credentials (or None).
+    """
+
+    def __init__(
+        self, message: str, *, method: str = "", path: str = "", proxy: str | None = None
+    ) -> None:
+        self.proxy = proxy
         super().__init__(message, method=method, path=path)
 
 

@@ -28,7 +28,7 @@ from urllib.request import (  # type: ignore[attr-defined]
 import aiohttp
 import attrs
 
-from ._errors import CertificateVerificationError, ConfigurationError
+from ._errors import CertificateVerificationError, ConfigurationError, ProxyAuthenticationError
 from ._log import register_secret
 
 __all__ = ["NetworkOptions", "certificate_failure", "is_certificate_error", "shown_url"]
@@ -176,6 +176,31 @@ class NetworkOptions:
                 # Sent on the CONNECT that opens a tunnel to an https origin.
                 options["proxy_headers"] = {"Proxy-Authorization": self.proxy_authorization}
         return options
+
+    def proxy_refused(self, *, method: str, path: str) -> ProxyAuthenticationError:
+        """The error for a ``407 Proxy Authentication Required``: the proxy refused the
+        credentials (or asks for some). Never retried: wrong credentials sent again and again
+        can lock a corporate proxy account. The message names the proxy without credentials.
+        """
+        where = f"the proxy {self.proxy}" if self.proxy is not None else "a proxy on the way"
+        if self.proxy_source is not None and self.proxy_source != "proxy":
+            where += f" (from {self.proxy_source})"
+        what = (
+            "refused the proxy credentials"
+            if self.proxy_authorization is not None
+            else "requires credentials and none were given"
+        )
+        setting = "HTTPS_PROXY" if self.tunnel else "HTTP_PROXY"
+        return ProxyAuthenticationError(
+            f"{method} {path} failed: {where} {what} (HTTP 407 Proxy Authentication "
+            "Required). Not retried: wrong credentials sent again can lock the proxy account. "
+            "Give the right user and password in the proxy URL: "
+            "proxy='http://USER:PASSWORD@HOST:PORT' (percent-encode @, : or / in them), or the "
+            f"same URL in the environment variable {setting}",
+            method=method,
+            path=path,
+            proxy=self.proxy,
+        )
 
     def request_headers(self, http_session: aiohttp.ClientSession) -> dict[str, str]:
         """Headers every request carries: to a plain-http origin through a proxy, the

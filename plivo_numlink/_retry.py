@@ -24,7 +24,12 @@ from typing import Any, TypeVar
 import attrs
 from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt
 
-from ._errors import APIStatusError, CertificateVerificationError, TransportError
+from ._errors import (
+    APIStatusError,
+    CertificateVerificationError,
+    ProxyAuthenticationError,
+    TransportError,
+)
 from ._log import logger
 
 __all__ = [
@@ -109,12 +114,12 @@ def is_retryable(exc: BaseException, policy: RetryPolicy) -> bool:
     """Whether the failure ``exc`` of one attempt is worth another under ``policy``.
 
     Transport failures (connection errors, timeouts) and the statuses in
-    :data:`RETRYABLE_STATUSES` are; other 4xx, malformed answers, input errors and a server
-    certificate that fails verification never are.
+    :data:`RETRYABLE_STATUSES` are; other 4xx, malformed answers, input errors, a server
+    certificate that fails verification and a proxy refusing the credentials (407) never are.
     A server that asks us to wait longer than ``max_retry_after`` is not retried either.
     """
     if isinstance(exc, TransportError):
-        return not isinstance(exc, CertificateVerificationError)
+        return not isinstance(exc, CertificateVerificationError | ProxyAuthenticationError)
     if isinstance(exc, APIStatusError):
         if not is_retryable_status(exc.status_code):
             return False

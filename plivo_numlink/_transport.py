@@ -369,12 +369,18 @@ class Requester:
                 cause: BaseException = sanitize_chain(exc)
             except aiohttp.ClientError as exc:
                 cause = sanitize_chain(exc)
-                # A certificate failure is permanent: its own error, which is not retried.
-                failure = certificate_failure(exc, method=method, path=template) or TransportError(
-                    f"{method} {template} failed: {type(exc).__name__}: {cause}",
-                    method=method,
-                    path=template,
-                )
+                # A certificate failure, and a proxy refusing the credentials on a CONNECT,
+                # are permanent: their own errors, which are not retried.
+                if isinstance(exc, aiohttp.ClientHttpProxyError) and exc.status == 407:
+                    failure = self.network.proxy_refused(method=method, path=template)
+                else:
+                    failure = certificate_failure(
+                        exc, method=method, path=template
+                    ) or TransportError(
+                        f"{method} {template} failed: {type(exc).__name__}: {cause}",
+                        method=method,
+                        path=template,
+                    )
             except BaseException as exc:  # an oversized answer, a cancellation
                 if record is not None:
                     record.end(None, exc)
@@ -401,6 +407,11 @@ class Requester:
         self.errors += 1
         if status == 429:
             self.throttled += 1
+        if status == 407:  # a proxy refusing the credentials on a request to an http origin
+            refused = self.network.proxy_refused(method=method, path=template)
+            if record is not None:
+                self._recorded(record, status)
+            raise refused
         error = _protocol.error_from_response(status, headers, text, method=method, path=template)
         if status == 429 and self.limiter is not None:
             # A Retry-After over max_retry_after is not slept (the error is raised instead):

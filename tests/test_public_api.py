@@ -50,6 +50,7 @@ ADDITIONS = {
     "JournalError",
     "DuplicateEntry",
     "CertificateVerificationError",
+    "ProxyAuthenticationError",
     "AlreadyInStateError",
     "SessionStats",
 }

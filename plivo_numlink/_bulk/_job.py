@@ -15,7 +15,12 @@ import attrs
 
 from .. import _protocol
 from .._config import MIN_ERROR_BUDGET
-from .._errors import APIStatusError, CertificateVerificationError, PlivoError
+from .._errors import (
+    APIStatusError,
+    CertificateVerificationError,
+    PlivoError,
+    ProxyAuthenticationError,
+)
 from .._protocol import Verdict, classify
 from .._report import BulkReport, DuplicateEntry, NumberOutcome, OutcomeKind
 from .._storage import StorageError
@@ -246,8 +251,9 @@ class Job:
             # within it, so the job stops, not each number, and the rest is not attempted.
             self.stop(f"the shared rate-limit storage failed: {exc}")
             raise JobStopped(self.stopped_reason or str(exc)) from exc
-        except CertificateVerificationError as exc:
-            # Every request would meet the same certificate: stop, as on 401/403.
+        except (CertificateVerificationError, ProxyAuthenticationError) as exc:
+            # Every request would meet the same certificate, or the same proxy refusing its
+            # credentials: stop, as on 401/403.
             self.stop(str(exc))
             raise JobStopped(self.stopped_reason or str(exc)) from exc
         finally:

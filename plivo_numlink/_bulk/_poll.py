@@ -30,6 +30,7 @@ from .._errors import (
     CertificateVerificationError,
     ForbiddenError,
     NotFoundError,
+    ProxyAuthenticationError,
     ResponseFormatError,
     TransportError,
 )
@@ -74,7 +75,8 @@ async def poll_statuses(
 
     Returns the :data:`State` of every number. ``wait.timeout`` is a deadline for the whole
     call, requests in flight included. With ``strict``, 401, 403, an unknown campaign
-    (:class:`CampaignNotFoundError` naming it) and a failed certificate check raise;
+    (:class:`CampaignNotFoundError` naming it), a failed certificate check and a proxy
+    refusing the credentials raise;
     without, they end the wait as a failure noted on each pending number (a bulk call's own
     wait keeps the report it is folded into). ``since`` (wall-clock seconds): callbacks kept
     from before it do not count (a bulk call passes its start, so an earlier round's
@@ -270,9 +272,9 @@ class _Waiter:
             self.over = not classify("wait", exc).transient
             self.rounds += 1
             return False
-        except CertificateVerificationError as exc:
+        except (CertificateVerificationError, ProxyAuthenticationError) as exc:
             if strict:
-                raise  # every later round would meet the same certificate
+                raise  # every later round would meet the same certificate, or proxy
             for n in pending:
                 state[n] = (state[n][0], f"polling failed: {exc}")
             self.over = True

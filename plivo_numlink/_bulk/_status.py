@@ -14,6 +14,7 @@ from .._errors import (
     ForbiddenError,
     NotFoundError,
     PlivoError,
+    ProxyAuthenticationError,
 )
 from .._models import LinkStatus
 from .._numbers import validate_campaign_id
@@ -30,8 +31,8 @@ async def get_numbers(
     """Read many numbers' statuses, at most ``requester.concurrency`` at a time.
 
     The input is read lazily; a repeated number is read and reported once; an invalid one
-    is reported INVALID and not sent. 401/403, an unknown campaign and a failed certificate
-    check raise at once.
+    is reported INVALID and not sent. 401/403, an unknown campaign, a failed certificate
+    check and a proxy refusing the credentials raise at once.
     """
     campaign_id = validate_campaign_id(campaign_id)
     source = as_async(numbers)
@@ -97,8 +98,8 @@ async def _status_outcome(
         entry = await _endpoints.get_number(requester, campaign_id, number, counter=counter)
     except (AuthenticationError, ForbiddenError, CampaignNotFoundError):
         raise
-    except CertificateVerificationError:
-        raise  # every other read would meet the same certificate
+    except (CertificateVerificationError, ProxyAuthenticationError):
+        raise  # every other read would meet the same certificate, or proxy
     except NotFoundError as exc:
         return NumberOutcome(
             number,

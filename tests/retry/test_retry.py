@@ -18,6 +18,7 @@ from plivo_numlink import (
     ForbiddenError,
     InvalidNumberError,
     NotFoundError,
+    ProxyAuthenticationError,
     RateLimitError,
     ResponseFormatError,
     RetryPolicy,
@@ -152,6 +153,7 @@ POLICY = RetryPolicy(max_retry_after=60)
     ("exc", "retryable"),
     [
         pytest.param(TransportError("connection refused"), True, id="transport"),
+        pytest.param(ProxyAuthenticationError("proxy: 407"), False, id="proxy-407"),
         pytest.param(status_error(ServerError, 500), True, id="500"),
         pytest.param(status_error(ServerError, 502), True, id="502"),
         pytest.param(status_error(ServerError, 503), True, id="503"),
