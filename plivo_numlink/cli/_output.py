@@ -22,10 +22,9 @@ from .._report import replace_file, write_json_object
 from . import _runner
 from ._runner import shown
 
-#: Plain progress lines (when stderr is not a terminal): at most this many seconds apart...
-PROGRESS_LINE_SECONDS = 5.0
-#: ...and at every tenth of the job when its size is known.
-PROGRESS_LINE_STEPS = 10
+#: Plain progress lines (stderr not a terminal): at most this many seconds apart, and at
+#: every tenth of the job when its size is known.
+PROGRESS_LINE_SECONDS, PROGRESS_LINE_STEPS = 5.0, 10
 #: Failures listed under the summary table, and invalid entries under a dry run's plan.
 SHOWN_FAILURES, SHOWN_INVALID = 10, 20
 #: The paths of ``--dry-run``'s plans (the auth id is not needed for a dry run).
@@ -154,7 +153,9 @@ class Feedback:
 
     def waited(self, outcome: pn.NumberOutcome) -> None:  # a wait's on_outcome hook
         self.settled += outcome.kind is not pn.OutcomeKind.ACCEPTED
-        self.update_phase(f"{self.settled:,} done, {max(self.waiting - self.settled, 0):,} pending")
+        left = max(self.waiting - self.settled, 0)
+        every = left and PROGRESS_LINE_SECONDS  # a line every few seconds, and the last
+        self.update_phase(f"{self.settled:,} done, {left:,} pending", every)
 
     def finish_phase(self) -> None:
         if self._live is not None:
@@ -201,8 +202,7 @@ def render_summary(report: pn.BulkReport, console: Console, stats: Any = None) -
 
 
 def write_file(path: str, write: Callable[[IO[str]], None]) -> None:
-    """Write ``path`` through ``write``: a new temporary file renamed into place, so a
-    half-written file never replaces the old one and no planted link is followed."""
+    """Write ``path`` via a new file renamed into place: never half-written, never via a link."""
     try:
         replace_file(path, write)
     except OSError as exc:

@@ -110,8 +110,19 @@ def test_the_wait_shows_done_and_pending_counts(start_fake: FakeFactory) -> None
     )
     assert result.exit_code == 0, result.output
     assert "waiting for Plivo to finish processing 2 numbers" in result.stderr
-    assert "1 done, 1 pending" in result.stderr
     assert "2 done, 0 pending" in result.stderr
+
+
+def test_the_wait_writes_a_line_every_few_seconds_and_at_its_end_not_one_per_number(
+    start_fake: FakeFactory,
+) -> None:
+    fake = start_fake(complete_after_polls=1)
+    numbers = [f"212555{i:04d}" for i in range(200)]
+    result = run(fake, "link", CAMPAIGN, *numbers, "--wait", "--poll-interval", "0.01")
+    assert result.exit_code == 0, result.output
+    counts = [line for line in result.stderr.splitlines() if " pending" in line]
+    assert counts[-1].endswith("200 done, 0 pending")
+    assert len(counts) < 10  # every 5 s at most, and the last (a quick wait: only the last)
     waited = run(fake, "wait", CAMPAIGN, "2125550001", "--timeout", "1")
     assert "1 done, 0 pending" in waited.stderr
 
