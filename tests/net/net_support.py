@@ -81,3 +81,16 @@ class PrivateCA:
     def write_bundle(self, path: Path) -> Path:
         self.ca.cert_pem.write_to_path(str(path))
         return path
+
+
+def every_text(exc: BaseException) -> str:
+    """The str and repr of ``exc`` and of every exception it chains to."""
+    texts, todo, seen = [], [exc], set()
+    while todo:
+        link = todo.pop()
+        if id(link) in seen:
+            continue
+        seen.add(id(link))
+        texts += [str(link), repr(link)]
+        todo += [e for e in (link.__cause__, link.__context__) if e is not None]
+    return "\n".join(texts)

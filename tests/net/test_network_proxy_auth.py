@@ -14,7 +14,7 @@ from conftest import SessionFactory
 import plivo_numlink as pn
 from plivo_numlink.testing import FakePlivo
 
-from .net_support import PrivateCA, ProxyProcess
+from .net_support import PrivateCA, ProxyProcess, every_text
 
 StartProxy = Callable[..., ProxyProcess]
 
@@ -43,19 +43,6 @@ def session_for(
         proxy=proxy,
         **kwargs,
     )
-
-
-def every_text(exc: BaseException) -> str:
-    """The str and repr of ``exc`` and of every exception it chains to."""
-    texts, todo, seen = [], [exc], set()
-    while todo:
-        link = todo.pop()
-        if id(link) in seen:
-            continue
-        seen.add(id(link))
-        texts += [str(link), repr(link)]
-        todo += [e for e in (link.__cause__, link.__context__) if e is not None]
-    return "\n".join(texts)
 
 
 async def test_refused_credentials_on_a_connect_are_sent_once(
