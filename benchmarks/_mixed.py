@@ -25,14 +25,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import subprocess
 import sys
 import time
 from typing import Any
 
-from ._common import AUTH_ID, AUTH_TOKEN, CAMPAIGN, ROOT, FakeServer, count_429, median, numbers
-from ._shared import _Redis
+from ._common import AUTH_ID, AUTH_TOKEN, CAMPAIGN, FakeServer, count_429, median, numbers
+from ._shared import _Redis, release, start_clients
 
 LIMIT = 100
 #: (rate_limit told) of each process.
@@ -77,29 +76,15 @@ async def _client(base_url: str, start: int, rate: float, seconds: float, storag
 def _run(
     server: FakeServer, first: int, seconds: float, storage: str, rates: tuple[float, ...]
 ) -> dict[str, Any]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    procs = []
-    for i, rate in enumerate(rates):
-        args = [server.base_url, str(first + i * RESERVED), str(rate), str(seconds), storage]
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "benchmarks._mixed", *args],
-                cwd=ROOT,
-                env=env,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-        )
-    for proc in procs:
-        assert proc.stdout is not None
-        if proc.stdout.readline().strip() != "ready":
-            raise RuntimeError(f"a client process failed to start (code {proc.wait()})")
+    procs = start_clients(
+        "benchmarks._mixed",
+        [
+            [server.base_url, str(first + i * RESERVED), str(rate), str(seconds), storage]
+            for i, rate in enumerate(rates)
+        ],
+    )
     before = server.stats()
-    for proc in procs:
-        assert proc.stdin is not None
-        proc.stdin.write("go\n")
-        proc.stdin.flush()
+    release(procs)
     results: list[dict[str, Any]] = []
     for proc in procs:
         assert proc.stdout is not None

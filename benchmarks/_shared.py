@@ -121,29 +121,15 @@ class _Redis:
 
 def _run(server: FakeServer, first: int, count: int, storage: str) -> tuple[float, float]:
     """Three processes at once; (share of R achieved, share of requests answered 429)."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    procs = []
-    for i in range(PROCESSES):
-        args = [server.base_url, str(first + i * count), str(count), str(LIMIT), storage]
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "benchmarks._shared", *args],
-                cwd=ROOT,
-                env=env,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-        )
-    for proc in procs:
-        assert proc.stdout is not None
-        if proc.stdout.readline().strip() != "ready":
-            raise RuntimeError(f"a client process failed to start (code {proc.wait()})")
+    procs = start_clients(
+        "benchmarks._shared",
+        [
+            [server.base_url, str(first + i * count), str(count), str(LIMIT), storage]
+            for i in range(PROCESSES)
+        ],
+    )
     before = server.stats()
-    for proc in procs:
-        assert proc.stdin is not None
-        proc.stdin.write("go\n")
-        proc.stdin.flush()
+    release(procs)
     results: list[dict[str, Any]] = []
     for proc in procs:
         out, _ = proc.communicate(timeout=600)
@@ -232,3 +218,33 @@ if __name__ == "__main__":
         float(sys.argv[4]),
     )
     asyncio.run(_client(base_url, start, count, rate, sys.argv[5] if len(sys.argv) > 5 else ""))
+
+
+def start_clients(module: str, arg_lists: list[list[str]]) -> list[subprocess.Popen[str]]:
+    """One client process per argument list (``python -m module *args``), each started and
+    ready (it printed "ready"), none yet sending: :func:`release` lets them all go at once."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", module, *args],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for args in arg_lists
+    ]
+    for proc in procs:
+        assert proc.stdout is not None
+        if proc.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"a client process failed to start (code {proc.wait()})")
+    return procs
+
+
+def release(procs: list[subprocess.Popen[str]]) -> None:
+    """Tell every client of :func:`start_clients` to start sending."""
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
